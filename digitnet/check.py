@@ -1,0 +1,92 @@
+"""Asking a model about digits: the use case behind `DigitChecker.py` / `digitnet check`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .errors import UsageError
+from .preprocess import to_model_input
+
+# Calling the model directly on modest batches avoids model.predict's per-call set-up
+# (building a tf.data pipeline), which costs more than the arithmetic for one digit.
+_BATCH = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """What a model says about one image."""
+
+    digit: int
+    confidence: float
+    probabilities: tuple  # ten floats that sum to 1
+
+    def ranked(self, k: int = 10):
+        """The ``k`` most likely digits as (digit, probability), best first."""
+        order = sorted(range(len(self.probabilities)), key=lambda d: -self.probabilities[d])
+        return [(d, self.probabilities[d]) for d in order[:k]]
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """A prediction for test image ``index`` compared with its true ``label``."""
+
+    index: int
+    label: int
+    prediction: Prediction
+    image: object  # uint8 (28, 28)
+
+    @property
+    def correct(self) -> bool:
+        return self.prediction.digit == self.label
+
+    def line(self) -> str:
+        verdict = "correct" if self.correct else "WRONG"
+        return (
+            f"index {self.index}: predicted {self.prediction.digit} "
+            f"({self.prediction.confidence:.1%}) · true {self.label} · {verdict}"
+        )
+
+
+def predict_probabilities(model, images):
+    """Class probabilities (N, 10) for uint8 images (N, 28, 28) or one image (28, 28).
+
+    Outputs are normalised to sum to 1, so the sigmoid ``linear`` design reports
+    probabilities on the same scale as the softmax designs.
+    """
+    import numpy as np
+
+    x = to_model_input(images)
+    target = tuple(d for d in model.inputs[0].shape[1:])
+    if target != x.shape[1:]:
+        x = x.reshape((len(x),) + target)
+    outputs = [np.asarray(model(x[i : i + _BATCH], training=False)) for i in range(0, len(x), _BATCH)]
+    probs = np.concatenate(outputs).astype(np.float64)
+    probs = np.clip(probs, 0.0, None)
+    totals = probs.sum(axis=1, keepdims=True)
+    totals[totals == 0] = 1.0
+    return probs / totals
+
+
+def to_prediction(probabilities) -> Prediction:
+    digit = int(max(range(len(probabilities)), key=lambda d: probabilities[d]))
+    return Prediction(digit=digit, confidence=float(probabilities[digit]), probabilities=tuple(float(p) for p in probabilities))
+
+
+def parse_index(text, size: int) -> int:
+    """Turn user text into a test index in [0, size), or raise UsageError saying why."""
+    raw = str(text).strip()
+    try:
+        index = int(raw)
+    except ValueError:
+        raise UsageError(f"index {raw!r} is not a whole number; give one from 0 to {size - 1}") from None
+    if not 0 <= index < size:
+        raise UsageError(f"index {raw} is out of range; the test set has {size} images (0 to {size - 1})")
+    return index
+
+
+def check_index(model, split, index: int) -> CheckResult:
+    """Predict test image ``index`` of ``split`` and compare it with its label."""
+    index = parse_index(index, len(split))
+    image = split.images[index]
+    probabilities = predict_probabilities(model, image)[0]
+    return CheckResult(index=index, label=int(split.labels[index]), prediction=to_prediction(probabilities), image=image)

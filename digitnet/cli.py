@@ -1,0 +1,257 @@
+"""The command line: `digitnet train | check | …`, also behind model.py and DigitChecker.py.
+
+This layer parses options, calls the use-case functions and turns DigitnetError into
+one line on stderr with exit status 2 (usage) or 1 (anything else).  It imports
+nothing heavy at module level, so `digitnet --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import DigitnetError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
+ARCH_CHOICES = ("mlp", "linear", "cnn")  # checked against models.ARCHITECTURES in the tests
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives, so clean-up code runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _as_click_error(exc: DigitnetError) -> click.ClickException:
+    error = click.ClickException(str(exc))
+    error.exit_code = exc.exit_code
+    return error
+
+
+def reports_errors(func):
+    """Add --verbose/--debug and report failures as one line, never a traceback.
+
+    KeyboardInterrupt exits 130 and SIGTERM 143 after clean-up (temporary files are
+    removed by the code that made them).  --debug lets every exception through.
+    """
+
+    @click.option("--verbose", is_flag=True, help="Show TensorFlow's own log messages.")
+    @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+    @functools.wraps(func)
+    def wrapper(*args, debug: bool, verbose: bool, **kwargs):
+        from .backend import configure_logging
+
+        configure_logging(verbose)
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        except ValueError:  # not the main thread (e.g. inside a test runner's worker)
+            pass
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except DigitnetError as exc:
+            if debug:
+                raise
+            raise _as_click_error(exc) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("\ndigitnet: interrupted; nothing was overwritten", err=True)
+            sys.exit(EXIT_SIGINT)
+        except Terminated:
+            if debug:
+                raise
+            click.echo("\ndigitnet: terminated; nothing was overwritten", err=True)
+            sys.exit(EXIT_SIGTERM)
+        except Exception as exc:
+            if debug:
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}{': ' + message if message else ''} (run again with --debug for details)"
+            ) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
+data_option = click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A folder with the four MNIST IDX files (gzipped or not) or a Keras-style .npz "
+    "(x_train, y_train, x_test, y_test). Default: the MNIST copy bundled with digitnet.",
+)
+model_option = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default="model.keras",
+    help="The .keras model file to use.",
+)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="digitnet")
+def cli():
+    """Train a Keras network on the MNIST digits and see what it predicts.
+
+    \b
+    digitnet train             train the default network, save model.keras
+    digitnet check --index 42  predict test digit 42 and plot it
+    """
+
+
+# --------------------------------------------------------------------------- train
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--arch", type=click.Choice(ARCH_CHOICES), default="mlp", help="Network design: mlp (original, default), linear (original single layer) or cnn (convnet).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, help="Passes over the training data.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="tuned per architecture", help="Examples per gradient step.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, show_default="tuned per architecture", help="Adam's initial learning rate.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, help="Random seed: the same seed and data give the same model.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).")
+@data_option
+@click.option("--output", "-o", type=click.Path(path_type=Path), default="model.keras", help="Where to save the model (.keras); metadata goes to OUTPUT.json.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
+@reports_errors
+def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, quiet):
+    """Train a network on MNIST and save it as a .keras file."""
+    from .data import load_dataset
+    from .files import check_writable
+    from .modelio import history_plot_path, metadata_path, save_model
+    from .plots import history_figure, save_figure
+    from .train import train_model
+
+    if output.suffix != ".keras":
+        raise DigitnetError(f"{output}: the model file name must end in .keras")
+    check_writable(output)  # before spending minutes on training
+    dataset = load_dataset(data)
+    if not quiet:
+        n_val = int(round(len(dataset.train) * validation_split))
+        click.echo(
+            f"Training {arch} on {dataset.source}: {len(dataset.train) - n_val:,} training, "
+            f"{n_val:,} validation, {len(dataset.test):,} test images, {epochs} epochs"
+        )
+    verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    result = train_model(
+        dataset,
+        arch=arch,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        validation_split=validation_split,
+        verbose=verbose,
+    )
+    save_model(result.model, output, result.metadata(dataset))
+    plot = history_plot_path(output)
+    save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
+    click.echo(
+        f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) after {epochs} epochs, "
+        f"{result.train_seconds:.1f} s of training; saved {output}"
+    )
+    if not quiet:
+        click.echo(f"metadata: {metadata_path(output)}  curves: {plot}")
+
+
+# --------------------------------------------------------------------------- check
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--index", "-i", metavar="INTEGER", default=None, help="Test image to check. Without it, asks for indices at a prompt.")
+@model_option
+@data_option
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, show_default="digit_INDEX.png", help="Where to save the figure.")
+@click.option("--no-plot", is_flag=True, help="Do not draw a figure.")
+@click.option("--show", is_flag=True, help="Open the figure in a window instead of saving it (needs a display).")
+@reports_errors
+def check(index, model_path, data, plot_path, no_plot, show):
+    """Predict a test digit and compare it with its true label."""
+    from .check import parse_index
+    from .data import load_dataset
+    from .modelio import load_model
+
+    test = load_dataset(data, splits=("test",)).test
+    if index is not None:
+        index = parse_index(index, len(test))  # a bad index fails before the slow model load
+    model = load_model(model_path)
+    if index is not None:
+        _check_one(model, test, index, plot_path, no_plot, show)
+        return
+    _prompt_loop(model, test, plot_path, no_plot, show)
+
+
+def _check_one(model, test, index, plot_path, no_plot, show):
+    from .check import check_index
+
+    result = check_index(model, test, index)
+    click.echo(result.line())
+    if not no_plot:
+        _plot_digit(result.image, result.prediction, result.label, plot_path or Path(f"digit_{result.index}.png"), show)
+
+
+def _plot_digit(image, prediction, label, path, show):
+    from . import plots
+
+    fig = plots.new_figure(plots.DIGIT_FIGSIZE, interactive=show)
+    plots.digit_figure(image, prediction.probabilities, predicted=prediction.digit, label=label, fig=fig)
+    if show and plots.show(fig):
+        return
+    if show:
+        click.echo("no display for a window; saving the figure instead", err=True)
+    plots.save_figure(fig, path)
+    click.echo(f"figure: {path}")
+
+
+def _prompt_loop(model, test, plot_path, no_plot, show):
+    from .check import parse_index
+
+    prompt = f"index (0–{len(test) - 1}; empty line or q to quit): "
+    while True:
+        click.echo(prompt, nl=False)
+        line = sys.stdin.readline()
+        if not line:  # end of input
+            click.echo()
+            return
+        text = line.strip()
+        if text.lower() in ("", "q", "quit", "exit"):
+            return
+        try:
+            index = parse_index(text, len(test))
+        except DigitnetError as exc:
+            click.echo(f"Error: {exc}; try again", err=True)
+            continue
+        _check_one(model, test, index, plot_path, no_plot, show)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def main(argv=None):
+    """The `digitnet` console script."""
+    cli.main(args=argv, prog_name="digitnet")
+
+
+def train_main(argv=None):
+    """`python model.py`: the train command on its own."""
+    train.main(args=argv, prog_name="model.py")
+
+
+def check_main(argv=None):
+    """`python DigitChecker.py`: the check command on its own."""
+    check.main(args=argv, prog_name="DigitChecker.py")

@@ -1,0 +1,74 @@
+"""The network architectures, each built from Keras' built-in layers only.
+
+``mlp`` and ``linear`` are the two designs the project grew from; ``cnn`` goes beyond
+both.  Every model takes uint8-derived float images of shape (28, 28) in [0, 1] (see
+``preprocess.to_model_input``) and returns ten class scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .data import IMAGE_SHAPE, NUM_CLASSES
+
+DEFAULT_ARCH = "mlp"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How an architecture is trained by default: chosen on a validation split."""
+
+    batch_size: int
+    learning_rate: float
+    description: str
+
+
+RECIPES = {
+    "mlp": Recipe(512, 3e-3, "Flatten → Dense 256 ReLU → Dropout 0.2 → Dense 256 ReLU → Dense 10 softmax"),
+    "linear": Recipe(128, 3e-3, "Flatten (784 inputs) → Dense 10 sigmoid"),
+    "cnn": Recipe(128, 3e-3, "Conv 32 → pool → Conv 64 → pool → Dropout → Dense 10 softmax"),
+}
+ARCHITECTURES = tuple(RECIPES)
+
+
+def build_model(arch: str = DEFAULT_ARCH):
+    """Return an uncompiled Keras model for ``arch`` ("mlp", "linear" or "cnn")."""
+    from .backend import import_keras
+
+    keras = import_keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=IMAGE_SHAPE, name="pixels")
+    if arch == "mlp":
+        x = layers.Flatten()(inputs)
+        x = layers.Dense(256, activation="relu")(x)
+        x = layers.Dropout(0.2)(x)
+        x = layers.Dense(256, activation="relu")(x)
+        outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    elif arch == "linear":
+        x = layers.Flatten()(inputs)
+        outputs = layers.Dense(NUM_CLASSES, activation="sigmoid")(x)
+    elif arch == "cnn":
+        x = layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
+        x = layers.Conv2D(32, 3, activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Conv2D(64, 3, activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Flatten()(x)
+        x = layers.Dropout(0.5)(x)
+        outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return keras.Model(inputs, outputs, name=arch)
+
+
+def compile_model(model, *, learning_rate, steps_per_execution: int = 1) -> None:
+    """Adam, sparse categorical cross-entropy and accuracy, as in the original designs."""
+    from .backend import import_keras
+
+    keras = import_keras()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
