@@ -1,0 +1,265 @@
+// digitnet draw: a pad to draw a digit on; the server says which digit it sees.
+//
+// Strokes are drawn white on black (MNIST's look) with Pointer Events, so mouse,
+// finger and pen all work.  While drawing, the pad is sent at most every
+// UPDATE_MS; when a stroke ends it is sent at once.  At most one request is in
+// flight: a drawing that changes meanwhile is sent when the answer arrives, so the
+// page always ends showing the prediction for what is on the pad.
+"use strict";
+
+(() => {
+  const PREDICT_URL = "api/predict";
+  const HEALTH_URL = "api/health";
+  const UPDATE_MS = 150;
+  const BRUSH_FRACTION = 0.075; // stroke width / pad size: MNIST strokes are ~10% of a digit's height
+  const INK = "#ffffff";
+  const PAPER = "#000000";
+
+  const pad = document.getElementById("pad");
+  const ctx = pad.getContext("2d");
+  const clearButton = document.getElementById("clear");
+  const digitEl = document.getElementById("digit");
+  const confidenceEl = document.getElementById("confidence");
+  const statusEl = document.getElementById("status");
+  const barsEl = document.getElementById("bars");
+  const previewEl = document.getElementById("preview");
+  const previewEmptyEl = document.getElementById("preview-empty");
+  const modelInfoEl = document.getElementById("model-info");
+
+  let activePointer = null; // the one pointer drawing now (a second finger is ignored)
+  let lastPoint = null;
+  let hasInk = false;
+  let updateTimer = null;
+  let inFlight = false;
+  let resendWhenDone = false;
+  let generation = 0; // bumped by Clear, so a late answer for an old drawing is dropped
+
+  // ------------------------------------------------------------------ bars
+
+  const bars = [];
+  for (let d = 0; d < 10; d++) {
+    const row = document.createElement("div");
+    row.className = "bar";
+    row.setAttribute("role", "listitem");
+    row.dataset.digit = String(d);
+    row.innerHTML = '<span class="name"></span><div class="track"><div class="fill"></div></div><span class="value"></span>';
+    row.querySelector(".name").textContent = String(d);
+    barsEl.appendChild(row);
+    bars.push({ row, fill: row.querySelector(".fill"), value: row.querySelector(".value") });
+  }
+
+  // ------------------------------------------------------------------ drawing
+
+  function clearPad() {
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    hasInk = false;
+  }
+
+  function padPoint(event) {
+    // The canvas buffer is pad.width px wide whatever size CSS shows it at.
+    const rect = pad.getBoundingClientRect();
+    return {
+      x: ((event.clientX - rect.left) * pad.width) / rect.width,
+      y: ((event.clientY - rect.top) * pad.height) / rect.height,
+    };
+  }
+
+  function setBrush() {
+    ctx.strokeStyle = INK;
+    ctx.fillStyle = INK;
+    ctx.lineWidth = pad.width * BRUSH_FRACTION;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+  }
+
+  function dot(p) {
+    ctx.beginPath();
+    ctx.arc(p.x, p.y, ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+
+  function segment(from, to) {
+    ctx.beginPath();
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(to.x, to.y);
+    ctx.stroke();
+  }
+
+  pad.addEventListener("pointerdown", (event) => {
+    if (activePointer !== null) return;
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    activePointer = event.pointerId;
+    try {
+      pad.setPointerCapture(event.pointerId); // keep the stroke when it leaves the pad
+    } catch (_) {
+      /* synthetic events may have no capturable pointer */
+    }
+    setBrush();
+    lastPoint = padPoint(event);
+    dot(lastPoint);
+    hasInk = true;
+    scheduleUpdate();
+  });
+
+  pad.addEventListener("pointermove", (event) => {
+    if (event.pointerId !== activePointer) return;
+    event.preventDefault();
+    // Coalesced events are the points the browser merged into this one: a smoother line.
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [event]) {
+      const p = padPoint(e);
+      segment(lastPoint, p);
+      lastPoint = p;
+    }
+    scheduleUpdate();
+  });
+
+  function endStroke(event) {
+    if (event.pointerId !== activePointer) return;
+    activePointer = null;
+    lastPoint = null;
+    updateNow();
+  }
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+  pad.addEventListener("contextmenu", (event) => event.preventDefault());
+
+  // ------------------------------------------------------------------ asking the server
+
+  function scheduleUpdate() {
+    if (updateTimer === null) {
+      updateTimer = setTimeout(updateNow, UPDATE_MS);
+    }
+  }
+
+  function updateNow() {
+    if (updateTimer !== null) {
+      clearTimeout(updateTimer);
+      updateTimer = null;
+    }
+    if (!hasInk) return;
+    if (inFlight) {
+      resendWhenDone = true;
+      return;
+    }
+    send();
+  }
+
+  function setBusy(busy) {
+    inFlight = busy;
+    pad.dataset.state = busy ? "busy" : hasInk ? "done" : "empty";
+  }
+
+  function padBlob() {
+    return new Promise((resolve, reject) =>
+      pad.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the pad could not be encoded"))), "image/png"),
+    );
+  }
+
+  async function send() {
+    const sentGeneration = generation;
+    setBusy(true);
+    resendWhenDone = false;
+    try {
+      const blob = await padBlob();
+      const response = await fetch(PREDICT_URL, {
+        method: "POST",
+        headers: { "Content-Type": "image/png" },
+        body: blob,
+      });
+      const answer = await response.json().catch(() => ({ error: `server answered ${response.status}` }));
+      if (sentGeneration === generation) {
+        if (response.ok) showPrediction(answer);
+        else showProblem(answer.error || `server answered ${response.status}`);
+      }
+    } catch (error) {
+      if (sentGeneration === generation) showProblem("cannot reach the digitnet server — is `digitnet draw` still running?");
+    } finally {
+      setBusy(false);
+      if (resendWhenDone && hasInk) send();
+    }
+  }
+
+  // ------------------------------------------------------------------ showing the answer
+
+  function percent(p) {
+    return p >= 0.9995 ? "100%" : p < 0.0005 ? "0%" : `${(p * 100).toFixed(1)}%`;
+  }
+
+  function showPrediction(answer) {
+    digitEl.textContent = String(answer.digit);
+    confidenceEl.textContent = percent(answer.confidence);
+    statusEl.textContent = answer.confidence < 0.5 ? "not sure — try drawing it bigger or clearer" : "";
+    statusEl.classList.remove("error");
+    answer.probabilities.forEach((p, d) => {
+      bars[d].fill.style.width = `${(p * 100).toFixed(2)}%`;
+      bars[d].value.textContent = percent(p);
+      bars[d].row.classList.toggle("top", d === answer.digit);
+    });
+    previewEl.src = answer.preprocessed;
+    previewEl.hidden = false;
+    previewEmptyEl.hidden = true;
+  }
+
+  function showProblem(message) {
+    statusEl.textContent = message;
+    statusEl.classList.add("error");
+  }
+
+  function resetResult() {
+    digitEl.textContent = "";
+    confidenceEl.textContent = "";
+    statusEl.textContent = "Draw a digit on the pad.";
+    statusEl.classList.remove("error");
+    for (const bar of bars) {
+      bar.fill.style.width = "0%";
+      bar.value.textContent = "";
+      bar.row.classList.remove("top");
+    }
+    previewEl.hidden = true;
+    previewEl.removeAttribute("src");
+    previewEmptyEl.hidden = false;
+  }
+
+  function clearAll() {
+    generation += 1;
+    if (updateTimer !== null) {
+      clearTimeout(updateTimer);
+      updateTimer = null;
+    }
+    resendWhenDone = false;
+    clearPad();
+    resetResult();
+    pad.dataset.state = inFlight ? "busy" : "empty";
+  }
+
+  clearButton.addEventListener("click", clearAll);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" || event.key === "Delete" || event.key === "Backspace") {
+      event.preventDefault();
+      clearAll();
+    }
+  });
+
+  // ------------------------------------------------------------------ which model
+
+  async function showModelInfo() {
+    try {
+      const health = await (await fetch(HEALTH_URL)).json();
+      const meta = health.metadata || {};
+      const parts = [health.model.split(/[\\/]/).pop()];
+      if (meta.architecture) parts.push(meta.architecture);
+      if (typeof meta.test_accuracy === "number") parts.push(`test accuracy ${(meta.test_accuracy * 100).toFixed(2)}%`);
+      modelInfoEl.textContent = parts.join(" · ");
+      modelInfoEl.title = health.model;
+    } catch (_) {
+      modelInfoEl.textContent = "cannot reach the digitnet server";
+    }
+  }
+
+  clearPad();
+  resetResult();
+  showModelInfo();
+})();
