@@ -1,13 +1,55 @@
-"""Pixels as the model sees them.
+"""Pixels as the model sees them, and people's own pictures turned into such pixels.
 
 ``to_model_input`` is the one function that turns uint8 digit images into the
 network's input; training, checking, evaluation and prediction all call it, so a
 model never sees pixels prepared two different ways.
+
+``load_image`` and ``prepare_image`` turn a photo or drawing of one digit (dark ink
+on light paper or the reverse, any size, off-centre, colour or grey) into a 28×28
+uint8 image made the way MNIST was made: ink bright on black, paper at 0, the ink's
+bounding box fitted into 20×20 keeping its aspect ratio, and the centre of mass at
+the centre of the 28×28 field.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from .errors import DigitnetError
+
 PIXEL_MAX = 255.0
+
+# Refused before decoding: a 40-megapixel photo is bigger than any phone takes, and a
+# "decompression bomb" (a small file declaring a gigantic canvas) is stopped here
+# rather than by running out of memory.
+MAX_PIXELS = 40_000_000
+# Formats worth trying; Pillow's others (EPS runs Ghostscript, for one) are not needed
+# for pictures of digits and are not opened at all.
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+
+FRAME_SIZE = 28  # MNIST's field
+FIT_SIZE = 20  # MNIST fits each digit's bounding box into 20×20
+FRAME_CENTRE = 14.0  # measured: MNIST's mean centre of mass is (13.99, 14.01) in pixel indices
+
+# Where the page is analysed (polarity, paper level, where the ink is): big enough
+# for thin strokes, small enough to be quick on a 40-megapixel photo.
+ANALYSIS_SIDE = 512
+# The digit itself is re-cut from the full image and worked on at up to this size.
+DIGIT_WORK_SIDE = 200
+# The ink mask is searched for connected strokes on a grid of at most this size.
+COMPONENT_GRID_SIDE = 128
+# A blob smaller than this fraction of the largest is a speck of dirt or noise, not a stroke.
+SPECK_FRACTION = 0.08
+# Weakest ink (paper-to-ink contrast, 0–1) that counts as something written.
+MIN_INK_CONTRAST = 0.10
+# How many noise standard deviations above the paper level the ink must stand out.
+NOISE_SIGMAS = 5.0
+# MNIST's strokes are about this thick relative to the digit's long side (2·area /
+# perimeter of the ink, measured on the test set upscaled ×10; median 0.126); thinner
+# pen strokes are thickened towards it, as a 20-pixel digit would otherwise be faint.
+MNIST_STROKE_RATIO = 0.12
+THIN_STROKE_RATIO = 0.08
 
 
 def to_model_input(images):
@@ -23,3 +65,518 @@ def to_model_input(images):
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
     return images.astype(np.float32) / np.float32(PIXEL_MAX)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def describe_source(source) -> str:
+    """How a path or bytes is named in messages."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "image data"
+    return str(source)
+
+
+def load_image(source, *, name: str | None = None):
+    """Open a path or bytes as a Pillow image (the first frame), fully decoded.
+
+    Refuses with one-line DigitnetError: missing, empty, not an image, damaged or
+    truncated files, and images over MAX_PIXELS (checked before decoding).
+    EXIF orientation (phone photos) is applied.
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    name = name or describe_source(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise DigitnetError(f"{name}: is empty, not an image")
+        stream = io.BytesIO(bytes(source))
+    else:
+        stream = _open_file(Path(source), name)
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its own limit and twice that; make it an error.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream, formats=IMAGE_FORMATS) as image:
+                _check_size(image, name)
+                image.seek(0)  # animated GIF/PNG/TIFF: the first frame
+                image.load()
+                frame = image.copy()
+        return _upright(frame)
+    except DigitnetError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise DigitnetError(f"{name}: is not an image (expected PNG, JPEG, BMP, GIF, TIFF or WebP)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DigitnetError(f"{name}: declares a gigantic canvas (over {MAX_PIXELS // 1_000_000} megapixels); refused") from None
+    except MemoryError:
+        raise DigitnetError(f"{name}: too large to decode in the memory available") from None
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error... on damage
+        raise DigitnetError(f"{name}: is damaged or truncated ({_reason(exc)})") from None
+    finally:
+        stream.close()
+
+
+def _open_file(path: Path, name: str):
+    try:
+        if path.is_dir():
+            raise DigitnetError(f"{name}: is a directory, not an image")
+        stream = open(path, "rb")
+    except FileNotFoundError:
+        raise DigitnetError(f"{name}: no such file") from None
+    except PermissionError:
+        raise DigitnetError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise DigitnetError(f"{name}: cannot be read ({_reason(exc)})") from None
+    if not stream.read(1):
+        stream.close()
+        raise DigitnetError(f"{name}: is empty, not an image")
+    stream.seek(0)
+    return stream
+
+
+def _check_size(image, name: str) -> None:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise DigitnetError(
+            f"{name}: is {width}×{height} pixels, over the {MAX_PIXELS // 1_000_000}-megapixel limit; scale it down first"
+        )
+    if width < 1 or height < 1:
+        raise DigitnetError(f"{name}: has no pixels ({width}×{height})")
+
+
+def _upright(image):
+    """Turn a phone photo the way its EXIF orientation says; leave it if that fails."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block is not worth refusing the picture for
+        return image
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- grey levels
+
+
+def grayscale(image):
+    """A Pillow image in mode "L" (8-bit) or "F" (0–255 floats) with alpha composited on white.
+
+    16-bit and 32-bit grey images are scaled to 0–255 rather than clipped.  A drawing
+    whose strokes are only visible in the alpha channel (light strokes on a
+    transparent background) is read from its alpha channel.
+    """
+    mode = image.mode
+    if mode in ("L", "F"):
+        return image if mode == "L" else _float_to_gray(image)
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I"):
+        return _wide_int_to_gray(image)
+    if mode in ("LA", "La", "PA", "RGBA", "RGBa") or (mode == "P" and "transparency" in image.info):
+        return _composite_on_white(image)
+    if mode == "LAB":
+        return image.getchannel(0)
+    try:
+        return image.convert("RGB").convert("L")
+    except (ValueError, OSError) as exc:
+        raise DigitnetError(f"colour mode {mode} is not supported ({_reason(exc)})") from None
+
+
+def _composite_on_white(image):
+    from PIL import Image
+
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    gray = Image.alpha_composite(white, rgba).convert("L")
+    alpha = rgba.getchannel("A")
+    gray_lo, gray_hi = gray.getextrema()
+    alpha_lo, alpha_hi = alpha.getextrema()
+    if gray_hi - gray_lo < 0.1 * PIXEL_MAX <= alpha_hi - alpha_lo:
+        # Light strokes on a transparent sheet vanish on white: the alpha is the drawing.
+        return alpha.point(lambda a: 255 - a)
+    return gray
+
+
+def _wide_int_to_gray(image):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(image)
+    if pixels.dtype.kind not in "iu":
+        pixels = np.asarray(image.convert("I"))
+    low, high = (int(pixels.min()), int(pixels.max())) if pixels.size else (0, 0)
+    if image.mode.startswith("I;16") or (0 <= low and high <= 65535 and high > 255):
+        full_scale = 65535.0
+    elif 0 <= low and high <= 255:
+        full_scale = 255.0
+    else:  # 32-bit data of unknown range: stretch what is there
+        pixels = pixels.astype(np.float64) - low
+        full_scale = float(max(high - low, 1))
+    scaled = pixels.astype(np.float32) * np.float32(PIXEL_MAX / full_scale)
+    return Image.fromarray(np.ascontiguousarray(scaled, dtype=np.float32), mode="F")
+
+
+def _float_to_gray(image):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if pixels.size and pixels.max() <= 1.0 and pixels.min() >= 0.0:
+        pixels = pixels * np.float32(PIXEL_MAX)  # a [0, 1] float image
+    return Image.fromarray(np.clip(pixels, 0, PIXEL_MAX).astype(np.float32), mode="F")
+
+
+def _as_array(gray):
+    """A grey Pillow image as float32 in [0, 1]."""
+    import numpy as np
+
+    return np.asarray(gray, dtype=np.float32) / np.float32(PIXEL_MAX)
+
+
+def _shrunk(gray, max_side: int):
+    """``gray`` with its long side at most ``max_side``, area-averaged (antialiased)."""
+    from PIL import Image
+
+    width, height = gray.size
+    scale = max_side / max(width, height)
+    if scale >= 1:
+        return gray
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return gray.resize(size, Image.BOX)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+class _Page:
+    """What the analysis of the whole picture found: polarity, paper, ink levels, ink mask."""
+
+    def __init__(self, ink_is_dark, background, noise, ink_level, mask, mask_scale):
+        self.ink_is_dark = ink_is_dark
+        self.background = background  # float32 (h, w) at analysis size: paper level after inversion
+        self.noise = noise
+        self.ink_level = ink_level
+        self.mask = mask  # bool grid: the strokes kept (specks removed)
+        self.mask_scale = mask_scale  # analysis pixels per mask cell
+
+
+def _analyse_page(gray, name: str) -> _Page:
+    import numpy as np
+
+    page = _as_array(_shrunk(gray, ANALYSIS_SIDE))
+    ink_is_dark = _ink_is_dark(page)
+    ink = 1.0 - page if ink_is_dark else page
+    background = _paper_level(ink)
+    signal = ink - background
+    noise = _noise_sigma(signal)
+    smooth = _box_mean3(signal)
+    peak = float(np.percentile(smooth, 99.98)) if smooth.size > 400 else float(smooth.max())
+    if peak < max(MIN_INK_CONTRAST, NOISE_SIGMAS * noise):
+        raise DigitnetError(f"{name}: no ink found — is the page blank?")
+    ink_level = float(np.median(smooth[smooth > 0.5 * peak]))
+    threshold = max(0.4 * ink_level, NOISE_SIGMAS * noise / 2)
+    mask, mask_scale = _stroke_mask(smooth > threshold)
+    if not mask.any():
+        raise DigitnetError(f"{name}: no ink found — is the page blank?")
+    return _Page(ink_is_dark, background, noise, ink_level, mask, mask_scale)
+
+
+def _ink_is_dark(page) -> bool:
+    """Dark ink on light paper (True) or light on dark: which way the ink stands out from the border.
+
+    The paper is read off the picture's border (a digit seldom covers all of it);
+    the ink is the extreme that lies farther from it.
+    """
+    import numpy as np
+
+    height, width = page.shape
+    band = max(1, round(0.04 * min(height, width)))
+    border = np.concatenate(
+        [page[:band].ravel(), page[-band:].ravel(), page[:, :band].ravel(), page[:, -band:].ravel()]
+    )
+    paper = float(np.median(border))
+    smooth = _box_mean3(page)
+    darkest, lightest = np.percentile(smooth, [0.02, 99.98])
+    return (paper - darkest) >= (lightest - paper)
+
+
+def _paper_level(ink):
+    """The paper's level under the (bright) ink, smooth across the page: uneven light, tint.
+
+    Medians over blocks, the least of each 3×3 neighbourhood of blocks (a block that is
+    mostly ink borrows a neighbour's paper), smoothed and interpolated back.
+    """
+    import numpy as np
+    from PIL import Image
+
+    height, width = ink.shape
+    block = max(8, round(max(height, width) / 12))
+    if min(height, width) < 3 * block:
+        # Too small to see the light change across it: one level for the whole page.
+        level = float(np.percentile(ink, 25))
+        return np.full_like(ink, level)
+    rows, cols = -(-height // block), -(-width // block)
+    padded = np.pad(ink, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
+    medians = np.median(padded.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
+    lowest = _neighbourhood(medians, np.min)
+    smooth = _neighbourhood(lowest, np.mean)
+    grid = Image.fromarray(smooth.astype(np.float32), mode="F")
+    # Block centres map to pixel centres: box=(0, 0, cols, rows) spans the padded page.
+    field = grid.resize((width, height), Image.BILINEAR, box=(0, 0, width / block, height / block))
+    return np.asarray(field, dtype=np.float32)
+
+
+def _neighbourhood(grid, reduce):
+    """``reduce`` over each cell's 3×3 neighbourhood (edges repeated)."""
+    import numpy as np
+
+    padded = np.pad(grid, 1, mode="edge")
+    h, w = grid.shape
+    stack = np.stack([padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)])
+    return reduce(stack, axis=0)
+
+
+def _noise_sigma(signal) -> float:
+    """Robust standard deviation of the paper (the majority of pixels): 1.4826 × MAD."""
+    import numpy as np
+
+    centre = np.median(signal)
+    return float(1.4826 * np.median(np.abs(signal - centre)))
+
+
+def _box_mean3(values):
+    import numpy as np
+
+    return _neighbourhood(values, np.mean) if values.shape[0] >= 3 and values.shape[1] >= 3 else values
+
+
+def _stroke_mask(binary):
+    """Keep the connected strokes; drop specks far smaller than the largest stroke.
+
+    Works on a grid of at most COMPONENT_GRID_SIDE cells (a cell is inked when any
+    pixel in it is), which also joins strokes broken by a pixel or two.
+    """
+    import numpy as np
+
+    height, width = binary.shape
+    cell = max(1, -(-max(height, width) // COMPONENT_GRID_SIDE))
+    rows, cols = -(-height // cell), -(-width // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=bool)
+    padded[:height, :width] = binary
+    grid = padded.reshape(rows, cell, cols, cell).any(axis=(1, 3))
+    labels, sizes = _label(grid)
+    if not sizes:
+        return grid, cell
+    largest = max(sizes)
+    keep = [i + 1 for i, size in enumerate(sizes) if size >= SPECK_FRACTION * largest]
+    return np.isin(labels, keep), cell
+
+
+def _label(grid):
+    """8-connected components of a small boolean grid: (labels, sizes)."""
+    import numpy as np
+
+    labels = np.zeros(grid.shape, dtype=np.int32)
+    rows, cols = grid.shape
+    sizes = []
+    inked = grid.tolist()
+    for start_y, start_x in zip(*np.nonzero(grid)):
+        if labels[start_y, start_x]:
+            continue
+        label = len(sizes) + 1
+        labels[start_y, start_x] = label
+        stack = [(start_y, start_x)]
+        size = 0
+        while stack:
+            y, x = stack.pop()
+            size += 1
+            for ny in (y - 1, y, y + 1):
+                if ny < 0 or ny >= rows:
+                    continue
+                for nx in (x - 1, x, x + 1):
+                    if 0 <= nx < cols and inked[ny][nx] and not labels[ny, nx]:
+                        labels[ny, nx] = label
+                        stack.append((ny, nx))
+        sizes.append(size)
+    return labels, sizes
+
+
+# --------------------------------------------------------------------------- the digit
+
+
+def _digit_box(page: _Page, gray_size, analysis_shape):
+    """The kept strokes' bounding box in full-image pixels (with a cell of margin)."""
+    import numpy as np
+
+    rows = np.nonzero(page.mask.any(axis=1))[0]
+    cols = np.nonzero(page.mask.any(axis=0))[0]
+    to_analysis = page.mask_scale
+    a_height, a_width = analysis_shape
+    top = max(0, (rows[0] - 1) * to_analysis)
+    bottom = min(a_height, (rows[-1] + 2) * to_analysis)
+    left = max(0, (cols[0] - 1) * to_analysis)
+    right = min(a_width, (cols[-1] + 2) * to_analysis)
+    scale_x, scale_y = gray_size[0] / a_width, gray_size[1] / a_height
+    return (
+        (left, top, right, bottom),
+        (
+            int(np.floor(left * scale_x)),
+            int(np.floor(top * scale_y)),
+            int(np.ceil(right * scale_x)),
+            int(np.ceil(bottom * scale_y)),
+        ),
+    )
+
+
+def _digit_ink(gray, page: _Page):
+    """The digit's ink in [0, 1] (paper 0), cut from the full-resolution picture."""
+    import numpy as np
+    from PIL import Image
+
+    analysis_shape = page.background.shape
+    analysis_box, full_box = _digit_box(page, gray.size, analysis_shape)
+    crop = _shrunk(gray.crop(full_box), DIGIT_WORK_SIDE)
+    size = crop.size
+    ink = _as_array(crop)
+    if page.ink_is_dark:
+        ink = 1.0 - ink
+    background = Image.fromarray(page.background, mode="F").resize(size, Image.BILINEAR, box=analysis_box)
+    signal = ink - np.asarray(background, dtype=np.float32)
+    floor = min(max(3.0 * page.noise, 0.15 * page.ink_level), 0.5 * page.ink_level)
+    strength = np.clip((signal - floor) / (page.ink_level - floor), 0.0, 1.0)
+    return strength * _mask_in_box(page, analysis_box, size)
+
+
+def _mask_in_box(page: _Page, analysis_box, size):
+    """The kept-strokes mask, grown by one cell, as soft weights over the cut-out."""
+    import numpy as np
+    from PIL import Image
+
+    grown = _neighbourhood(page.mask.astype(np.float32), np.max)
+    cell = page.mask_scale
+    left, top, right, bottom = analysis_box
+    weights = Image.fromarray(grown.astype(np.float32), mode="F").resize(
+        size, Image.BILINEAR, box=(left / cell, top / cell, right / cell, bottom / cell)
+    )
+    return np.clip(np.asarray(weights, dtype=np.float32), 0.0, 1.0)
+
+
+def _tight(ink, level: float = 0.1):
+    """``ink`` cut to the box of the pixels above ``level`` (None when there are none)."""
+    import numpy as np
+
+    rows = np.nonzero((ink > level).any(axis=1))[0]
+    cols = np.nonzero((ink > level).any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def stroke_ratio(ink) -> float:
+    """Stroke thickness relative to the ink's long side: 2 × area / perimeter / long side."""
+    import numpy as np
+
+    solid = ink > 0.5
+    area = int(solid.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(solid, 1)
+    perimeter = int((padded[1:] != padded[:-1]).sum() + (padded[:, 1:] != padded[:, :-1]).sum())
+    return 2.0 * area / perimeter / max(ink.shape)
+
+
+def _thickened(ink):
+    """Strokes much thinner than MNIST's grown (max filter) towards MNIST's thickness."""
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    ratio = stroke_ratio(ink)
+    if ratio <= 0 or ratio >= THIN_STROKE_RATIO:
+        return ink
+    long_side = max(ink.shape)
+    grow_by = (MNIST_STROKE_RATIO - ratio) * long_side
+    size = 2 * int(round(grow_by / 2)) + 1
+    if size < 3:
+        return ink
+    padded = np.pad(ink, size // 2 + 1)
+    grown = Image.fromarray(padded.astype(np.float32), mode="F").filter(ImageFilter.MaxFilter(size))
+    return np.asarray(grown, dtype=np.float32)
+
+
+def _fitted(ink):
+    """Scale ``ink`` so its long side is FIT_SIZE pixels, keeping the aspect ratio (antialiased)."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = ink.shape
+    scale = FIT_SIZE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    method = Image.BOX if scale < 1 else Image.BILINEAR
+    fitted = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, method)
+    return np.clip(np.asarray(fitted, dtype=np.float32), 0.0, 1.0)
+
+
+def centred_in_frame(digit):
+    """Paste a ≤20×20 float digit into 28×28 so its centre of mass sits at the centre.
+
+    The shift is a whole number of pixels (as MNIST's was), limited so no ink leaves
+    the field.
+    """
+    import numpy as np
+
+    height, width = digit.shape
+    mass = float(digit.sum())
+    if mass <= 0:
+        raise ValueError("digit has no ink")
+    centre_y = float((digit.sum(axis=1) * np.arange(height)).sum() / mass)
+    centre_x = float((digit.sum(axis=0) * np.arange(width)).sum() / mass)
+    top = int(np.clip(round(FRAME_CENTRE - centre_y), 0, FRAME_SIZE - height))
+    left = int(np.clip(round(FRAME_CENTRE - centre_x), 0, FRAME_SIZE - width))
+    frame = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.float32)
+    frame[top : top + height, left : left + width] = digit
+    return frame
+
+
+def prepare_image(image, *, name: str = "image"):
+    """A picture of one digit → uint8 (28, 28), ink bright on black, made as MNIST was.
+
+    Grey levels (alpha on white), polarity (ink made bright), paper removed (level
+    measured across the page, so tint and uneven light go to 0), specks dropped, the
+    ink's bounding box fitted into 20×20 keeping its aspect ratio, very thin strokes
+    thickened towards MNIST's, centre of mass moved to the centre of 28×28.
+    Raises DigitnetError "...: no ink found — is the page blank?" when there is no digit.
+    """
+    import numpy as np
+
+    gray = grayscale(image)
+    page = _analyse_page(gray, name)
+    ink = _tight(_digit_ink(gray, page))
+    if ink is None:
+        raise DigitnetError(f"{name}: no ink found — is the page blank?")
+    digit = _fitted(_tight(_thickened(ink), level=0.05))
+    peak = float(digit.max())
+    if peak <= 0:
+        raise DigitnetError(f"{name}: no ink found — is the page blank?")
+    # MNIST's strokes reach full white; a faint or thin pen should too.
+    digit = np.clip(digit / min(1.0, peak), 0.0, 1.0)
+    return np.round(centred_in_frame(digit) * PIXEL_MAX).astype(np.uint8)
+
+
+def image_to_digit(source, *, name: str | None = None):
+    """load_image + prepare_image: a path or bytes → uint8 (28, 28), or DigitnetError naming it."""
+    name = name or describe_source(source)
+    image = load_image(source, name=name)
+    try:
+        return prepare_image(image, name=name)
+    except DigitnetError:
+        raise
+    except MemoryError:
+        raise DigitnetError(f"{name}: too large to process in the memory available") from None
