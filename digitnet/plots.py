@@ -76,6 +76,105 @@ def history_figure(history: dict, *, title: str | None = None, fig=None):
     return fig
 
 
+# --------------------------------------------------------------------------- evaluation figures
+
+CONFUSION_FIGSIZE = (8.0, 7.0)
+MISTAKES_TILE_SIZE = (2.0, 2.2)  # inches per gallery tile: room for "pred 7 (99%) · true 2"
+MISTAKES_COLUMNS = 5
+NO_MISTAKES_FIGSIZE = (6.0, 2.0)
+
+
+def confusion_figure(confusion, *, title: str | None = None, fig=None):
+    """The 10×10 confusion matrix, every count written in its cell.
+
+    Correct answers (the diagonal) outnumber any mistake a hundredfold, so colours
+    follow a log scale: a cell with 3 mistakes is visibly tinted, not lost in white.
+    Empty cells stay white.
+    """
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    confusion = np.asarray(confusion)
+    n = confusion.shape[0]
+    fig = fig or new_figure(CONFUSION_FIGSIZE)
+    ax = fig.subplots()
+    shown = np.ma.masked_equal(confusion, 0)
+    image = ax.imshow(shown, cmap="Blues", norm=LogNorm(vmin=1, vmax=max(int(confusion.max()), 2)), interpolation="nearest")
+    colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colourbar.set_label("images (log scale)")
+    dark_from = np.sqrt(max(int(confusion.max()), 1))  # the middle of the log scale
+    for t in range(n):
+        for p in range(n):
+            count = int(confusion[t, p])
+            colour = "white" if count >= dark_from else ("black" if count else "lightgray")
+            weight = "bold" if t == p else "normal"
+            ax.text(p, t, f"{count}", ha="center", va="center", fontsize=8, color=colour, fontweight=weight)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.xaxis.set_label_position("top")
+    ax.xaxis.tick_top()
+    total = int(confusion.sum())
+    accuracy = np.trace(confusion) / total if total else 0.0
+    ax.set_title(title or f"confusion matrix: {total:,} images, {accuracy:.2%} correct", pad=28)
+    fig.tight_layout()
+    return fig
+
+
+def mistakes_figsize(count: int):
+    """The gallery's size in inches for ``count`` tiles (a short note when there are none)."""
+    if count <= 0:
+        return NO_MISTAKES_FIGSIZE
+    columns = min(count, MISTAKES_COLUMNS)
+    rows = -(-count // MISTAKES_COLUMNS)
+    return (max(columns * MISTAKES_TILE_SIZE[0], 4.0), rows * MISTAKES_TILE_SIZE[1] + 0.6)
+
+
+def mistakes_figure(images, predicted, true, confidences, *, total_mistakes: int | None = None, title: str | None = None, fig=None):
+    """A gallery of misread digits, five a row, each titled "pred P (xx%) · true T".
+
+    Pass them most confident first; with no mistakes the figure says so.
+    """
+    count = len(images)
+    fig = fig or new_figure(mistakes_figsize(count))
+    if count == 0:
+        fig.text(0.5, 0.5, title or "no mistakes: every image was predicted correctly", ha="center", va="center", fontsize=13)
+        return fig
+    columns = min(count, MISTAKES_COLUMNS)
+    rows = -(-count // MISTAKES_COLUMNS)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= count:
+            ax.set_axis_off()
+            continue
+        ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(f"pred {int(predicted[k])} ({_confidence_text(confidences[k])}) · true {int(true[k])}", fontsize=9.5)
+    fig.suptitle(title or _gallery_heading(count, total_mistakes), fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def _confidence_text(probability) -> str:
+    """Whole percent, but never round a confident mistake up to a misleading "100%"."""
+    import math
+
+    p = float(probability)
+    if p >= 1.0:
+        return "100%"
+    if p >= 0.99:
+        return f"{math.floor(p * 1000) / 10:.1f}%"
+    return f"{p:.0%}"
+
+
+def _gallery_heading(shown: int, total: int | None) -> str:
+    if total is None or total <= shown:
+        return "the only mistake" if shown == 1 else f"all {shown} mistakes, most confident first"
+    return f"the {shown} most confident mistakes (of {total:,})"
+
+
 def save_figure(fig, path) -> Path:
     """Write ``fig`` to ``path`` atomically (format from the suffix, PNG by default)."""
     from .files import atomic_path
