@@ -27,6 +27,10 @@ from .errors import DigitnetError
 MAX_BODY_BYTES = 1_000_000  # a 280×280 canvas PNG is ~5–20 kB; 1 MB is generous
 SOCKET_TIMEOUT = 10.0  # seconds a client may stay silent before its connection is dropped
 MAX_CONNECTIONS = 64  # connections served at once; more get 503 instead of another thread
+# After a 413 the unread body is read and thrown away, up to this much for up to this long,
+# so that a client still sending gets the 413 instead of a "connection reset" error.
+DRAIN_MAX_BYTES = 8_000_000
+DRAIN_SECONDS = 2.0
 STATIC_PACKAGE = "digitnet"
 STATIC_FOLDER = "static"
 # Only plain file names with a known type are served: no folders, no "..", no dotfiles.
@@ -147,7 +151,9 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
 
     server_version = "digitnet-draw"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends many predictions
-    timeout = SOCKET_TIMEOUT  # applied to the socket by StreamRequestHandler.setup
+    def setup(self):
+        self.timeout = self.server.socket_timeout  # StreamRequestHandler.setup applies it to the socket
+        super().setup()
 
     # ----------------------------------------------------------- dispatch
 
@@ -189,6 +195,8 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
                 self._send(200, body, content_type, head=method == "HEAD", cache=True)
         except HTTPError as exc:
             self._send_error_json(exc.status, str(exc), exc.headers, head=method == "HEAD")
+            if exc.status == 413:
+                self._discard_unread_body()
         except DigitnetError as exc:  # not an image, blank drawing
             self._send_error_json(400, str(exc), head=method == "HEAD")
         except (TimeoutError, ConnectionError):
@@ -218,6 +226,37 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be parsed as a next request
             raise HTTPError(413, f"the image is {size:,} bytes; the limit is {MAX_BODY_BYTES:,}")
         return self.rfile.read(size)
+
+    def _discard_unread_body(self) -> None:
+        """Swallow what a refused client is still sending, bounded in bytes and time.
+
+        Closing a socket with unread data makes the kernel reset the connection, and a
+        client still writing its body would then never read the 413.
+        """
+        import time
+
+        deadline = time.monotonic() + DRAIN_SECONDS
+        remaining = min(int(self.headers.get("Content-Length", "0")), DRAIN_MAX_BYTES)
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            while remaining > 0 and time.monotonic() < deadline:
+                self.connection.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = self.connection.recv(min(remaining, 65536))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
+
+    def handle_expect_100(self):
+        """Refuse an oversized body before the client sends it (curl asks first for big ones)."""
+        declared = self.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send_error_json(413, f"the image is {int(declared):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+            return False
+        return super().handle_expect_100()
 
     # ----------------------------------------------------------- replies
 
@@ -268,9 +307,18 @@ class DrawServer(http.server.ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for idle keep-alive connections
     request_queue_size = 128
 
-    def __init__(self, address, predictor, *, log_requests: bool = False, max_connections: int = MAX_CONNECTIONS):
+    def __init__(
+        self,
+        address,
+        predictor,
+        *,
+        log_requests: bool = False,
+        max_connections: int = MAX_CONNECTIONS,
+        socket_timeout: float = SOCKET_TIMEOUT,
+    ):
         self.predictor = predictor
         self.log_requests = log_requests
+        self.socket_timeout = socket_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
