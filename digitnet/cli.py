@@ -309,6 +309,117 @@ def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -
     return {"confusion": str(confusion_path), "mistakes": str(mistakes_path)}
 
 
+# --------------------------------------------------------------------------- draw
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@model_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", help="Address to listen on; the default lets only this computer in.")
+@click.option("--open/--no-open", "open_browser", default=True, help="Open the page in a web browser (when there is a display).")
+@click.option("--log", "log_requests", is_flag=True, help="Print one line per request.")
+@reports_errors
+def draw(model_path, port, host, open_browser, log_requests):
+    """Draw digits in a web page and watch the network guess as you draw."""
+    from .web import Predictor, bind_server, is_loopback
+
+    server = bind_server(host, port, log_requests=log_requests)  # a busy port fails before the slow load
+    try:
+        server.predictor = Predictor.load(model_path)
+        click.echo(f"digitnet draw: serving {model_path} at {server.url}  (Ctrl-C to stop)")
+        if not is_loopback(host):
+            click.echo(f"warning: listening on {host}: other computers on the network can open this page", err=True)
+        if open_browser:
+            _open_browser(server.url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("\ndigitnet draw: stopped")
+    finally:
+        server.server_close()
+
+
+def _open_browser(url: str) -> None:
+    import os
+    import webbrowser
+
+    # Without a display, webbrowser would start a text browser inside this terminal.
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        click.echo("no display to open a browser on; open the address above yourself")
+        return
+    if not webbrowser.open(url):
+        click.echo("could not open a browser; open the address above yourself")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@model_option
+@data_option
+@click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False, path_type=Path), default="confusion.png", help="Where to save the confusion-matrix figure (.png, .pdf, .svg…).")
+@click.option("--mistakes", "mistakes_path", type=click.Path(dir_okay=False, path_type=Path), default="mistakes.png", help="Where to save the gallery of the 25 most confident mistakes.")
+@click.option("--no-plot", is_flag=True, help="Do not draw the figures.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON on stdout, and nothing else.")
+@reports_errors
+def evaluate(model_path, data, confusion_path, mistakes_path, no_plot, as_json):
+    """Score a model on the test split: accuracy, loss, per-digit precision and recall, figures."""
+    from .data import load_dataset
+    from .evaluate import evaluate_model, per_digit_table
+    from .modelio import load_model
+
+    if not no_plot:
+        _check_figure_paths(confusion_path, mistakes_path)  # before the slow model load
+    test = load_dataset(data, splits=("test",))
+    model = load_model(model_path)
+    evaluation = evaluate_model(model, test.test)
+    figures = None if no_plot else _save_evaluation_figures(evaluation, test.test, confusion_path, mistakes_path)
+    if as_json:
+        click.echo(evaluation.to_json(model=str(model_path), data=test.source, figures=figures))
+        return
+    click.echo(f"{model_path} on {test.source}: {len(evaluation):,} test images, predicted in {evaluation.seconds:.2f} s")
+    click.echo(f"accuracy  {evaluation.accuracy:.2%}  ({evaluation.mistake_count:,} mistakes)")
+    click.echo(f"loss      {evaluation.loss:.4f}")
+    click.echo()
+    click.echo(per_digit_table(evaluation))
+    if figures:
+        click.echo()
+        click.echo(f"confusion matrix: {figures['confusion']}")
+        click.echo(f"mistakes:         {figures['mistakes']}")
+
+
+def _check_figure_paths(*paths) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .errors import UsageError
+    from .files import check_writable
+
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise UsageError("--confusion and --mistakes name the same file; give them different names")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    for path in paths:
+        suffix = path.suffix.lstrip(".").lower()
+        if suffix and suffix not in formats:
+            raise UsageError(f"{path}: cannot save a figure as .{suffix}; use one of .{', .'.join(sorted(formats))}")
+        check_writable(path)
+
+
+def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -> dict:
+    from . import plots
+
+    plots.save_figure(plots.confusion_figure(evaluation.confusion), confusion_path)
+    worst = evaluation.confident_mistakes()
+    gallery = plots.mistakes_figure(
+        split.images[worst],
+        evaluation.predictions[worst],
+        evaluation.labels[worst],
+        evaluation.confidences[worst],
+        total_mistakes=evaluation.mistake_count,
+    )
+    plots.save_figure(gallery, mistakes_path)
+    return {"confusion": str(confusion_path), "mistakes": str(mistakes_path)}
+
+
 # --------------------------------------------------------------------------- entry points
 
 
