@@ -1,9 +1,16 @@
 """Reading MNIST-style data: IDX files (gzipped or not), Keras-style .npz, bundled MNIST.
 
 Every reader returns plain uint8 arrays — images (N, 28, 28) and labels (N,) in 0–9 —
-or raises DigitnetError with one line saying what is wrong.  Headers are checked
-against the bytes actually present before anything large is allocated, and .npz
-files are read with ``allow_pickle=False`` so a data file can never run code.
+or raises DigitnetError with one line saying what is wrong.  Nothing a data file
+says is trusted before it is checked:
+
+* sizes declared in IDX and .npy headers are compared with the bytes actually
+  present (and, for compressed data, with a plausible compression ratio) before
+  anything large is allocated, and data is read in chunks, never past the
+  declared size — so a lying header, a truncated file or a gzip/zip bomb is
+  refused instead of exhausting memory;
+* .npz files are read member by member with NumPy's header parser only: object
+  arrays are refused before their data is touched, nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import io
 import os
 import struct
 import zipfile
@@ -23,6 +31,7 @@ from .errors import DigitnetError
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 SPLITS = ("train", "test")
+KINDS = ("images", "labels")
 
 # The canonical file names; the "." variants are how some mirrors unpack them.
 IDX_NAMES = {
@@ -41,10 +50,18 @@ BUNDLED = "bundled MNIST"
 CHECKSUM_FILE = "SHA256SUMS"
 
 _IDX_UBYTE = 0x08
-# Far above any 28×28 ten-class set (MNIST's largest file is 47 MB), far below a
-# size that could exhaust memory: a header claiming more is refused before reading.
+# Far above any 28×28 ten-class set (MNIST's largest file holds 47 MB, EMNIST's
+# 0.55 GB), far below a size that could exhaust memory: more is refused unread.
 MAX_IDX_PAYLOAD = 1 << 31
+MAX_FILE_BYTES = MAX_IDX_PAYLOAD + (1 << 20)
+# Real digit images compress 2–10×; a file that claims to expand more than this
+# (beyond a small allowance) is damaged or a decompression bomb.
+MAX_EXPANSION = 100
+EXPANSION_ALLOWANCE = 64 << 20
+MAX_NPY_ITEMSIZE = 8
 _CHUNK = 1 << 22
+_GZIP_MAGIC = b"\x1f\x8b"
+_DATA_HINT = "--data takes a folder with the four MNIST IDX files or a .npz with x_train, y_train, x_test, y_test"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +77,13 @@ class Split:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Train and test splits with where they came from and a digest of the files."""
+    """Train and test splits with where they came from and a digest of the files.
+
+    A split not asked for is None.  ``sha256`` identifies the data set, not the
+    splits read: it covers every file of the source that exists (the whole .npz, or
+    all four IDX files in the order train images, train labels, test images, test
+    labels), so a model's metadata can be compared with data loaded for checking.
+    """
 
     train: Split | None
     test: Split | None
@@ -71,88 +94,146 @@ class Dataset:
 # --------------------------------------------------------------------------- IDX
 
 
-def parse_idx(raw, *, name: str = "IDX data"):
+def parse_idx(raw, *, name: str = "IDX data", compressed_size: int | None = None):
     """Parse an IDX file's bytes (or a binary stream) into a uint8 NumPy array.
 
-    Only unsigned-byte IDX (the MNIST kind) is accepted.  ``raw`` may be ``bytes`` or a
-    readable binary file object; a stream is read in chunks and never past the size
-    its header declares, so a lying header cannot force a huge allocation.
+    Only unsigned-byte IDX (the MNIST kind) is accepted.  ``raw`` may be ``bytes`` or
+    a readable binary stream (a file, or a GzipFile — then pass ``compressed_size``
+    so an implausible expansion is refused before it is decompressed).  The data is
+    read in chunks and never past the size the header declares.
     """
-    import io
-
     import numpy as np
 
     stream = io.BytesIO(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
     try:
-        magic = _read_exact(stream, 4, name, "header")
-        if magic[0] != 0 or magic[1] != 0:
-            raise DigitnetError(f"{name}: not an IDX file (bad magic number {magic.hex()})")
-        if magic[2] != _IDX_UBYTE:
-            raise DigitnetError(
-                f"{name}: IDX element type 0x{magic[2]:02x} is not supported (expected unsigned bytes, 0x08)"
-            )
-        ndim = magic[3]
-        if ndim < 1:
-            raise DigitnetError(f"{name}: IDX header declares no dimensions")
-        dims = struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, name, "header"))
-        size = 1
-        for d in dims:
-            size *= d
+        dims = _read_idx_header(stream, name)
+        size = _product(dims)
         if size > MAX_IDX_PAYLOAD:
-            raise DigitnetError(f"{name}: IDX header claims {size} bytes of data, more than any digit set holds")
-        payload = bytearray()
-        while len(payload) < size:
-            chunk = stream.read(min(_CHUNK, size - len(payload)))
-            if not chunk:
-                break
-            payload += chunk
+            raise DigitnetError(f"{name}: IDX header claims {size:,} bytes of data, more than any digit set holds; the file is damaged")
+        _check_expansion(size, compressed_size, name)
+        available = _bytes_left(stream)
+        if available is not None and available < size:
+            raise _truncated(name, size, available)
+        payload = _read_at_most(stream, size)
         if len(payload) < size:
-            raise DigitnetError(
-                f"{name}: truncated: the header declares {size} bytes of data but the file holds {len(payload)}"
-            )
+            raise _truncated(name, size, len(payload))
         if stream.read(1):
-            raise DigitnetError(f"{name}: has data past what its IDX header declares")
-    except (OSError, EOFError, zlib.error) as exc:
-        # gzip raises BadGzipFile (an OSError), EOFError or zlib.error on damage.
-        raise DigitnetError(f"{name}: cannot be read ({_reason(exc)})") from exc
-    return np.frombuffer(bytes(payload), dtype=np.uint8).reshape(dims)
+            raise DigitnetError(f"{name}: has data past what its IDX header declares; the file is damaged or not MNIST-format")
+    except EOFError as exc:
+        raise DigitnetError(f"{name}: is truncated (the compressed data ends early); download it again") from exc
+    except (OSError, zlib.error) as exc:
+        # gzip raises BadGzipFile (an OSError) or zlib.error on damaged data.
+        raise DigitnetError(f"{name}: cannot be read ({_reason(exc)}); download it again") from exc
+    try:
+        return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+    except ValueError as exc:  # e.g. a zero dimension beside absurdly large ones
+        raise DigitnetError(f"{name}: IDX dimensions {dims} do not form an array; the file is damaged") from exc
 
 
-def _read_exact(stream, n: int, name: str, what: str) -> bytes:
+def _read_idx_header(stream, name: str) -> tuple[int, ...]:
+    magic = _read_exact(stream, 4, name)
+    if magic[0] != 0 or magic[1] != 0:
+        raise DigitnetError(f"{name}: not an IDX file (bad magic number {magic.hex()}); {_DATA_HINT}")
+    if magic[2] != _IDX_UBYTE:
+        raise DigitnetError(f"{name}: IDX element type 0x{magic[2]:02x} is not supported; digitnet reads unsigned-byte (0x08) IDX files")
+    ndim = magic[3]
+    if ndim < 1:
+        raise DigitnetError(f"{name}: IDX header declares no dimensions; the file is damaged")
+    return struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, name))
+
+
+def _read_exact(stream, n: int, name: str) -> bytes:
     data = stream.read(n)
     if len(data) != n:
-        raise DigitnetError(f"{name}: truncated {what} ({len(data)} of {n} bytes): not an IDX file")
+        raise DigitnetError(f"{name}: too short for an IDX header ({len(data)} of {n} bytes); {_DATA_HINT}")
     return data
 
 
-def read_idx(path: Path):
-    """Read one IDX file from disk, gzipped (by its magic bytes) or not."""
+def _read_at_most(stream, size: int) -> bytearray:
+    """Up to ``size`` bytes, in chunks: memory grows only with data really there."""
+    payload = bytearray()
+    while len(payload) < size:
+        chunk = stream.read(min(_CHUNK, size - len(payload)))
+        if not chunk:
+            break
+        payload += chunk
+    return payload
+
+
+def _bytes_left(stream) -> int | None:
+    """Bytes left in an uncompressed stream, when it can be known without reading."""
+    if isinstance(stream, io.BytesIO):
+        with stream.getbuffer() as view:
+            return view.nbytes - stream.tell()
+    if isinstance(stream, (io.BufferedReader, io.FileIO)):
+        try:
+            return os.fstat(stream.fileno()).st_size - stream.tell()
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _check_expansion(declared: int, compressed: int | None, name: str) -> None:
+    if compressed is None or declared <= EXPANSION_ALLOWANCE:
+        return
+    if declared > MAX_EXPANSION * max(compressed, 1):
+        raise DigitnetError(
+            f"{name}: claims {declared:,} bytes from {compressed:,} compressed bytes, far more than real data "
+            "compresses to (a damaged file or a decompression bomb); refused"
+        )
+
+
+def _truncated(name: str, declared: int, present: int) -> DigitnetError:
+    return DigitnetError(f"{name}: truncated: the header declares {declared:,} bytes of data but the file holds {present:,}; download it again")
+
+
+def _product(dims) -> int:
+    size = 1
+    for d in dims:
+        size *= int(d)
+    return size
+
+
+def read_idx(path):
+    """Read one IDX file from disk, gzipped (recognised by its magic bytes) or not."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
+            compressed_size = os.fstat(f.fileno()).st_size
+            gzipped = f.read(2) == _GZIP_MAGIC
             f.seek(0)
             if gzipped:
                 with gzip.GzipFile(fileobj=f) as gz:
-                    return parse_idx(gz, name=str(path))
+                    return parse_idx(gz, name=str(path), compressed_size=compressed_size)
             return parse_idx(f, name=str(path))
     except FileNotFoundError:
         raise DigitnetError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise DigitnetError(f"{path}: is a directory, not an IDX file") from None
-    except PermissionError:
-        raise DigitnetError(f"{path}: permission denied") from None
+        raise DigitnetError(f"{path}: is a folder, not an IDX file") from None
+    except OSError as exc:
+        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from None
 
 
-def write_idx(path: Path, array) -> None:
-    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz)."""
+def idx_from_bytes(data: bytes, name: str):
+    """Parse the bytes of an IDX file, gzipped or not."""
+    if data[:2] == _GZIP_MAGIC:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            return parse_idx(gz, name=name, compressed_size=len(data))
+    return parse_idx(data, name=name)
+
+
+def write_idx(path, array) -> None:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz), atomically."""
     import numpy as np
+
+    from .files import atomic_path
 
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "wb") as f:
-        f.write(header + array.tobytes())
+    gzipped = str(path).endswith(".gz")
+    with atomic_path(path) as tmp:
+        with (gzip.open if gzipped else open)(tmp, "wb") as f:
+            f.write(header + array.tobytes())
 
 
 # --------------------------------------------------------------------------- validation
@@ -162,15 +243,15 @@ def _validated_split(images, labels, where: str) -> Split:
     import numpy as np
 
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise DigitnetError(f"{where}: images have shape {images.shape}, expected (N, 28, 28)")
+        raise DigitnetError(f"{where}: images have shape {images.shape}, expected (N, 28, 28); digitnet needs 28×28 digit images")
     if labels.ndim != 1:
-        raise DigitnetError(f"{where}: labels have shape {labels.shape}, expected (N,)")
+        raise DigitnetError(f"{where}: labels have shape {labels.shape}, expected (N,): one label per image")
     if len(images) != len(labels):
-        raise DigitnetError(f"{where}: {len(images)} images but {len(labels)} labels")
+        raise DigitnetError(f"{where}: {len(images):,} images but {len(labels):,} labels; they must match one to one")
     if len(labels) == 0:
         raise DigitnetError(f"{where}: holds no examples")
     if labels.max() >= NUM_CLASSES:
-        raise DigitnetError(f"{where}: label {int(labels.max())} is outside 0–9")
+        raise DigitnetError(f"{where}: label {int(labels.max())} is outside 0–9; digitnet needs ten classes labelled 0 to 9")
     return Split(images=np.asarray(images, dtype=np.uint8), labels=np.asarray(labels, dtype=np.uint8))
 
 
@@ -183,20 +264,69 @@ def _as_uint8(array, where: str, what: str):
     if array.dtype.kind not in "iu":
         raise DigitnetError(f"{where}: {what} have dtype {array.dtype}, expected integers 0–255 (uint8)")
     if array.size and (array.min() < 0 or array.max() > 255):
-        raise DigitnetError(f"{where}: {what} have values outside 0–255")
+        raise DigitnetError(f"{where}: {what} have values outside 0–255; expected uint8 {what}")
     return array.astype(np.uint8)
 
 
-# --------------------------------------------------------------------------- sources
+# --------------------------------------------------------------------------- IDX sources
 
 
-def _find_idx(folder: Path, split: str, kind: str) -> Path:
+def _bundled_root():
+    """Where the bundled MNIST files live (a separate function so tests can point it elsewhere)."""
+    return resources.files("digitnet") / "mnist"
+
+
+def _bundled_reader():
+    """(read, sums) for the bundled copy; a missing or damaged file means: reinstall."""
+    root = _bundled_root()
+    try:
+        sums = _read_checksums((root / CHECKSUM_FILE).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DigitnetError(f"{BUNDLED}: {CHECKSUM_FILE} is missing or unreadable ({_reason(exc)}); reinstall digitnet") from None
+
+    def read(split, kind, required):
+        name = IDX_NAMES[(split, kind)][0] + ".gz"
+        try:
+            return name, (root / name).read_bytes()
+        except OSError as exc:
+            raise DigitnetError(f"{BUNDLED}: {name} is missing from the package ({_reason(exc)}); reinstall digitnet") from None
+
+    return read, sums
+
+
+def _folder_reader(folder: Path):
+    """(read, sums) for a folder; sums is None unless the folder has a SHA256SUMS file."""
+
+    def read(split, kind, required):
+        path = _find_idx(folder, split, kind, required)
+        if path is None:
+            return None
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise DigitnetError(f"{path}: is {path.stat().st_size:,} bytes, too large for a 28×28 digit set")
+            return path.name, path.read_bytes()
+        except OSError as exc:
+            raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from None
+
+    sums_path = folder / CHECKSUM_FILE
+    sums = None
+    if sums_path.is_file():
+        try:
+            sums = _read_checksums(sums_path.read_text(errors="replace"))
+        except OSError as exc:
+            raise DigitnetError(f"{sums_path}: cannot be read ({_reason(exc)})") from None
+    return read, sums
+
+
+def _find_idx(folder: Path, split: str, kind: str, required: bool) -> Path | None:
     for base in IDX_NAMES[(split, kind)]:
         for candidate in (folder / (base + ".gz"), folder / base):
             if candidate.is_file():
                 return candidate
+    if not required:
+        return None
     names = " or ".join(n + "[.gz]" for n in IDX_NAMES[(split, kind)])
-    raise DigitnetError(f"{folder}: no {split} {kind} file ({names})")
+    raise DigitnetError(f"{folder}: no {split} {kind} file ({names}); {_DATA_HINT}")
 
 
 def _read_checksums(text: str) -> dict[str, str]:
@@ -211,98 +341,123 @@ def _read_checksums(text: str) -> dict[str, str]:
 def _verify(name: str, data: bytes, sums: dict[str, str], where: str) -> None:
     expected = sums.get(name)
     if expected is None:
-        raise DigitnetError(f"{where}: {CHECKSUM_FILE} has no entry for {name}")
+        advice = "reinstall digitnet" if where == BUNDLED else f"add it to {CHECKSUM_FILE} or remove that file"
+        raise DigitnetError(f"{where}: {CHECKSUM_FILE} has no entry for {name}; {advice}")
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
+        advice = "reinstall digitnet" if where == BUNDLED else "download it again"
         raise DigitnetError(
-            f"{where}: {name} is damaged (SHA-256 {actual[:12]}… does not match {expected[:12]}…); reinstall digitnet"
-            if where == BUNDLED
-            else f"{where}: {name} does not match its SHA-256 in {CHECKSUM_FILE}"
+            f"{where}: {name} is damaged (SHA-256 {actual[:12]}… does not match {expected[:12]}… in {CHECKSUM_FILE}); {advice}"
         )
 
 
-def _parse_file_bytes(data: bytes, name: str):
-    if data[:2] == b"\x1f\x8b":
-        import io
-
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-            return parse_idx(gz, name=name)
-    return parse_idx(data, name=name)
-
-
-def _load_idx_split(read, split: str, where: str, sums: dict[str, str] | None, digest) -> Split:
-    arrays = {}
-    for kind in ("images", "labels"):
-        name, data = read(split, kind)
-        if sums is not None:
-            _verify(name, data, sums, where)
-        digest.update(data)
-        arrays[kind] = _parse_file_bytes(data, f"{where}/{name}" if where != BUNDLED else name)
-    return _validated_split(arrays["images"], arrays["labels"], f"{where} ({split})")
-
-
-def _bundled_reader():
-    root = resources.files("digitnet") / "mnist"
-
-    def read(split, kind):
-        name = IDX_NAMES[(split, kind)][0] + ".gz"
-        try:
-            return name, (root / name).read_bytes()
-        except OSError as exc:
-            raise DigitnetError(f"{BUNDLED}: {name} is missing from the package ({_reason(exc)}); reinstall digitnet")
-
-    try:
-        sums = _read_checksums((root / CHECKSUM_FILE).read_text())
-    except OSError as exc:
-        raise DigitnetError(f"{BUNDLED}: {CHECKSUM_FILE} is missing ({_reason(exc)}); reinstall digitnet")
-    return read, sums
+def _load_idx_source(read, sums, where: str, splits) -> tuple[dict[str, Split], str]:
+    """Verify and hash every file of the source; parse only the splits asked for."""
+    digest = hashlib.sha256()
+    loaded = {}
+    for split in SPLITS:
+        wanted = split in splits
+        files = [read(split, kind, wanted) for kind in KINDS]
+        if any(f is None for f in files):
+            continue  # an optional split that is not there
+        for name, data in files:
+            if sums is not None:
+                _verify(name, data, sums, where)
+            digest.update(data)
+        if wanted:
+            (images_name, images_data), (labels_name, labels_data) = files
+            images = idx_from_bytes(images_data, _member_name(where, images_name))
+            labels = idx_from_bytes(labels_data, _member_name(where, labels_name))
+            loaded[split] = _validated_split(images, labels, f"{where} ({split})")
+    return loaded, digest.hexdigest()
 
 
-def _folder_reader(folder: Path):
-    def read(split, kind):
-        path = _find_idx(folder, split, kind)
-        try:
-            return path.name, path.read_bytes()
-        except OSError as exc:
-            raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from exc
+def _member_name(where: str, name: str) -> str:
+    return f"{BUNDLED} {name}" if where == BUNDLED else str(Path(where) / name)
 
-    sums_path = folder / CHECKSUM_FILE
-    sums = None
-    if sums_path.is_file():
-        try:
-            sums = _read_checksums(sums_path.read_text(errors="replace"))
-        except OSError as exc:
-            raise DigitnetError(f"{sums_path}: cannot be read ({_reason(exc)})") from exc
-    return read, sums
+
+# --------------------------------------------------------------------------- .npz
 
 
 def _load_npz(path: Path, splits) -> tuple[dict[str, Split], str]:
-    import numpy as np
+    import lzma
 
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [NPZ_KEYS[(s, k)] for s in splits for k in ("images", "labels") if NPZ_KEYS[(s, k)] not in npz.files]
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DigitnetError(f"{path}: is {size:,} bytes, too large for a 28×28 digit set")
+        digest = _file_sha256(path)
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+            keys = [NPZ_KEYS[(s, k)] for s in splits for k in KINDS]
+            missing = [key for key in keys if key not in members]
             if missing:
-                raise DigitnetError(f"{path}: .npz has no {', '.join(missing)} (expected x_train, y_train, x_test, y_test)")
+                raise DigitnetError(f"{path}: .npz has no {', '.join(missing)}; it needs x_train, y_train, x_test, y_test")
             result = {}
             for split in splits:
                 where = f"{path} ({split})"
-                images = _as_uint8(npz[NPZ_KEYS[(split, "images")]], where, "images")
-                labels = _as_uint8(npz[NPZ_KEYS[(split, "labels")]], where, "labels")
-                result[split] = _validated_split(images, labels, where)
+                images = _read_npy_member(archive, members[NPZ_KEYS[(split, "images")]], f"{path}:{NPZ_KEYS[(split, 'images')]}")
+                labels = _read_npy_member(archive, members[NPZ_KEYS[(split, "labels")]], f"{path}:{NPZ_KEYS[(split, 'labels')]}")
+                result[split] = _validated_split(_as_uint8(images, where, "images"), _as_uint8(labels, where, "labels"), where)
             return result, digest
-    except ValueError as exc:
-        # allow_pickle=False refuses object arrays with a ValueError: say so plainly.
-        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise DigitnetError(f"{path}: holds object arrays, which digitnet never unpickles") from exc
-        raise DigitnetError(f"{path}: not a valid .npz file ({_reason(exc)})") from exc
-    except (zipfile.BadZipFile, EOFError, zlib.error, KeyError) as exc:
-        raise DigitnetError(f"{path}: not a valid .npz file ({_reason(exc)})") from exc
     except FileNotFoundError:
         raise DigitnetError(f"{path}: no such file") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError, ValueError) as exc:
+        # zipfile raises NotImplementedError for unknown compression, RuntimeError for
+        # encrypted members, ValueError for some damaged headers.
+        raise DigitnetError(f"{path}: not a valid .npz file ({_reason(exc)}); {_DATA_HINT}") from None
     except OSError as exc:
-        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from exc
+        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from None
+
+
+def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str):
+    """One .npy array from an open .npz, checked before its data is read."""
+    import numpy as np
+
+    _check_expansion(info.file_size, info.compress_size, name)
+    with archive.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise DigitnetError(f"{name}: .npy format version {version} is not supported")
+        except DigitnetError:
+            raise
+        except Exception as exc:  # NumPy's header parser raises several types on damage
+            raise DigitnetError(f"{name}: not a valid .npy array ({_reason(exc)})") from None
+        if dtype.hasobject:
+            raise DigitnetError(f"{name}: holds Python objects, which could run code when unpickled; digitnet never unpickles — save plain uint8 arrays")
+        if dtype.kind not in "iu" or dtype.itemsize > MAX_NPY_ITEMSIZE:
+            raise DigitnetError(f"{name}: has dtype {dtype}, expected integers 0–255 (uint8)")
+        if any(not isinstance(d, int) or d < 0 for d in shape):
+            raise DigitnetError(f"{name}: .npy header has an invalid shape {shape}")
+        nbytes = _product(shape) * dtype.itemsize
+        if nbytes > MAX_IDX_PAYLOAD:
+            raise DigitnetError(f"{name}: declares {nbytes:,} bytes of data, more than any digit set holds")
+        header_end = f.tell()
+        if header_end + nbytes > info.file_size:
+            raise _truncated(name, nbytes, max(info.file_size - header_end, 0))
+        payload = _read_at_most(f, nbytes)
+        if len(payload) < nbytes:
+            raise _truncated(name, nbytes, len(payload))
+    array = np.frombuffer(payload, dtype=dtype)
+    if fortran_order:
+        return array.reshape(shape[::-1]).transpose()
+    return array.reshape(shape)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- entry point
 
 
 def load_dataset(data: str | os.PathLike | None = None, *, splits=SPLITS) -> Dataset:
@@ -311,35 +466,38 @@ def load_dataset(data: str | os.PathLike | None = None, *, splits=SPLITS) -> Dat
     ``data`` is None for the MNIST copy bundled in the package (SHA-256 verified), a
     folder with the four IDX files (verified against a SHA256SUMS file there, if any),
     or a Keras-style .npz with x_train, y_train, x_test, y_test.  ``splits`` names the
-    splits to read: checking a digit needs only "test", which is faster.
+    splits to parse: checking a digit needs only "test", which is faster.
     """
-    splits = tuple(splits)
-    if not splits or any(s not in SPLITS for s in splits):
+    requested = set(splits)
+    if not requested or not requested <= set(SPLITS):
         raise ValueError(f"splits must be a non-empty subset of {SPLITS}, got {splits!r}")
-    digest = hashlib.sha256()
+    splits = tuple(s for s in SPLITS if s in requested)  # canonical order, no repeats
     if data is None:
         read, sums = _bundled_reader()
+        loaded, sha = _load_idx_source(read, sums, BUNDLED, splits)
         where = BUNDLED
-        loaded = {s: _load_idx_split(read, s, where, sums, digest) for s in splits}
-        sha = digest.hexdigest()
     else:
         path = Path(data)
         where = str(path)
         if path.is_dir():
             read, sums = _folder_reader(path)
-            loaded = {s: _load_idx_split(read, s, where, sums, digest) for s in splits}
-            sha = digest.hexdigest()
+            loaded, sha = _load_idx_source(read, sums, where, splits)
         elif path.is_file():
+            if _looks_like_idx(path):
+                raise DigitnetError(f"{path}: is a single IDX file; give the folder that holds all four: --data {path.parent}")
             if path.suffix.lower() != ".npz" and not zipfile.is_zipfile(path):
-                raise DigitnetError(
-                    f"{path}: expected a folder of IDX files or a .npz file (x_train, y_train, x_test, y_test)"
-                )
+                raise DigitnetError(f"{path}: is neither a folder of IDX files nor a .npz file; {_DATA_HINT}")
             loaded, sha = _load_npz(path, splits)
         elif not path.exists():
-            raise DigitnetError(f"{path}: no such file or folder")
+            raise DigitnetError(f"{path}: no such file or folder; {_DATA_HINT}")
         else:
-            raise DigitnetError(f"{path}: not a regular file or folder")
+            raise DigitnetError(f"{path}: not a regular file or folder; {_DATA_HINT}")
     return Dataset(train=loaded.get("train"), test=loaded.get("test"), source=where, sha256=sha)
+
+
+def _looks_like_idx(path: Path) -> bool:
+    name = path.name.removesuffix(".gz")
+    return any(name in names for names in IDX_NAMES.values())
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,5 +1,11 @@
 """The one exception type digitnet raises for problems a user can fix."""
 
+from __future__ import annotations
+
+# Long enough for two paths and a reason; longer messages are cut so an error
+# never floods the terminal (a Keras message can quote a whole model config).
+MAX_MESSAGE_CHARS = 400
+
 
 class DigitnetError(Exception):
     """A problem with the user's input or environment, reported as one line.
@@ -15,3 +21,9 @@ class UsageError(DigitnetError):
     """A value the user passed cannot be used (exit status 2)."""
 
     exit_code = 2
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with line breaks and runs of spaces collapsed, cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

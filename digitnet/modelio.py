@@ -1,23 +1,42 @@
 """Saving and loading .keras files: atomic writes, safe-mode loads, metadata beside.
 
 A model file is replaced only by a complete new one (temporary file in the same
-folder, fsync, rename), so a crash, Ctrl-C or full disk mid-save never leaves a
-broken file where a good one was.  Loading always uses Keras' safe mode: a file
-holding a Lambda layer or other arbitrary code is refused, never executed.
+folder, fsync, rename), together with its metadata, so a crash, Ctrl-C or full disk
+mid-save never leaves a broken file — or a model beside another model's metadata —
+where a good pair was.
+
+Loading never runs code from the file.  Before Keras sees it, the archive is
+checked (a zip with an intact config.json, of sane size) and its config is scanned
+for Lambda layers and references to Python code outside Keras, which are refused
+with a message saying so.  Keras then loads it in safe mode; there is deliberately
+no way to turn safe mode off from digitnet.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
 from .data import IMAGE_SHAPE, NUM_CLASSES
-from .errors import DigitnetError
-from .files import atomic_path, check_writable, write_json_atomic
+from .errors import DigitnetError, UsageError, one_line
+from .files import atomic_paths, check_writable
 
 DEFAULT_MODEL = "model.keras"
+# Room for the largest model digitnet trains (cnn/mlp with Adam state: a few MB),
+# its metadata and curves figure, checked before training starts.
+MODEL_FREE_BYTES = 32 << 20
+# A digit classifier is megabytes; an archive claiming more is refused unread.
+MAX_MODEL_BYTES = 1 << 30
+MAX_CONFIG_BYTES = 16 << 20
+# Layers whose config carries Python code or loads files from elsewhere.
+CODE_CLASSES = frozenset({"Lambda", "__lambda__", "TFOpLambda", "TFSMLayer"})
+
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_HINT = "train one with `python model.py` (or `digitnet train`), or pass --model PATH"
 
 
 def metadata_path(model_path) -> Path:
@@ -34,22 +53,62 @@ def history_plot_path(model_path) -> Path:
 # --------------------------------------------------------------------------- writing
 
 
-def save_model(model, path, metadata: dict | None = None) -> Path:
-    """Save ``model`` as a .keras file at ``path`` atomically, metadata JSON beside it."""
+def check_model_output(path, *, option: str = "--output") -> Path:
+    """Fail before training if the model, its metadata or its curves cannot be written."""
     path = Path(path)
     if path.suffix != ".keras":
-        raise DigitnetError(f"{path}: model files must end in .keras")
-    check_writable(path)
-    with atomic_path(path) as tmp:
-        try:
-            model.save(tmp)
-        except OSError:
-            raise
-        except Exception as exc:  # Keras wraps disk errors in its own types
-            raise OSError(str(exc)) from exc
-    if metadata is not None:
-        write_json_atomic(metadata_path(path), metadata)
+        raise UsageError(f"{path}: the model file name must end in .keras, e.g. {option} model.keras")
+    check_writable(path, option=option, min_free_bytes=MODEL_FREE_BYTES)
+    check_writable(metadata_path(path), option=option)
+    check_writable(history_plot_path(path), option=option)
     return path
+
+
+def save_model(model, path, metadata: dict | None = None) -> Path:
+    """Save ``model`` as a .keras file at ``path`` atomically, metadata JSON beside it.
+
+    Both files are replaced together; the metadata records the SHA-256 of the model
+    file it describes (``model_sha256``).
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise UsageError(f"{path}: model files must end in .keras")
+    check_writable(path)
+    targets = [path] if metadata is None else [path, metadata_path(path)]
+    with atomic_paths(*targets) as temporaries:
+        _write_keras(model, temporaries[0])
+        if metadata is not None:
+            described = dict(metadata, model_sha256=_file_sha256(temporaries[0]))
+            temporaries[1].write_text(json.dumps(described, indent=2) + "\n")
+    return path
+
+
+def _write_keras(model, tmp: Path) -> None:
+    try:
+        model.save(tmp)
+    except OSError:
+        raise
+    except Exception as exc:  # Keras and h5py wrap disk errors in their own types
+        cause = _os_error_in_chain(exc)
+        raise cause if cause is not None else OSError(one_line(str(exc), 200)) from exc
+
+
+def _os_error_in_chain(exc: BaseException) -> OSError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- reading
@@ -58,92 +117,185 @@ def save_model(model, path, metadata: dict | None = None) -> Path:
 def read_metadata(model_path) -> dict:
     """The JSON metadata saved beside a model, or {} when there is none or it is unreadable."""
     try:
-        return json.loads(metadata_path(model_path).read_text())
-    except (OSError, ValueError):
+        meta = json.loads(metadata_path(model_path).read_text())
+    except (OSError, ValueError, RecursionError):
         return {}
-
-
-def _precheck(path: Path) -> None:
-    hint = "train one with `python model.py` (or `digitnet train`), or pass --model PATH"
-    if not path.exists():
-        raise DigitnetError(f"{path}: no such model file; {hint}")
-    if path.is_dir():
-        if (path / "saved_model.pb").exists():
-            raise DigitnetError(
-                f"{path}: is a TensorFlow SavedModel folder; digitnet reads Keras .keras files ({hint})"
-            )
-        raise DigitnetError(f"{path}: is a directory, not a .keras model file; {hint}")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as exc:
-        raise DigitnetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not head:
-        raise DigitnetError(f"{path}: is empty, not a Keras model; {hint}")
-    if head == _HDF5_SIGNATURE:
-        raise DigitnetError(
-            f"{path}: is a legacy HDF5 (.h5) model; digitnet reads Keras 3 .keras files — re-save it with model.save('model.keras')"
-        )
-    if not zipfile.is_zipfile(path):
-        raise DigitnetError(f"{path}: is not a Keras model (a .keras file is a zip archive); {hint}")
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DigitnetError(f"{path}: is damaged or truncated ({exc}); {hint}") from None
-    if "config.json" not in names:
-        raise DigitnetError(f"{path}: is a zip archive but not a Keras model (no config.json); {hint}")
-    if bad is not None:
-        raise DigitnetError(f"{path}: is damaged (member {bad} fails its CRC check); {hint}")
-
-
-def _explain_load_error(path: Path, exc: Exception, keras_version: str) -> str:
-    text = str(exc)
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    lowered = text.lower()
-    if "lambda" in lowered or "safe_mode" in lowered or "arbitrary code" in lowered:
-        return (
-            f"{path}: refused: it contains a Lambda layer or other code that would run on load, "
-            "and digitnet loads models only in Keras' safe mode"
-        )
-    if "could not locate" in lowered or "unknown layer" in lowered or "custom" in lowered:
-        return f"{path}: uses a layer or function this Keras ({keras_version}) does not know, so it cannot be loaded safely: {first}"
-    if len(first) > 200:
-        first = first[:200] + "…"
-    return f"{path}: cannot be loaded by Keras {keras_version} (saved by another version, or damaged): {first}"
+    return meta if isinstance(meta, dict) else {}
 
 
 def load_model(path=DEFAULT_MODEL):
     """Load a digit classifier from a .keras file in safe mode, ready for prediction.
 
-    Checks that it takes 28×28 images (any input of 784 values) and returns ten classes.
+    Refuses, with one line saying why, anything that is not a complete Keras 3 model
+    free of arbitrary code, taking one 28×28 image (784 values, any shape) and
+    returning ten class scores.
     """
     path = Path(path)
-    _precheck(path)
+    saved_by = inspect_model_file(path)
     from .backend import import_keras
 
     keras = import_keras()
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the error, if any, says what matters
+            model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises ValueError, TypeError, KeyError, OSError...
-        raise DigitnetError(_explain_load_error(path, exc, keras.__version__)) from exc
+        raise DigitnetError(_explain_load_error(path, exc, keras.__version__, saved_by)) from exc
     check_model_shape(model, path)
     return model
 
 
+def inspect_model_file(path) -> str | None:
+    """Check everything about a model file that needs no Keras; return the Keras version that saved it.
+
+    Raises DigitnetError naming the problem: missing, a folder, empty, HDF5,
+    SavedModel, not a zip, truncated, damaged, too large, or carrying code.
+    """
+    path = Path(path)
+    _check_is_model_file(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = {info.filename: info for info in archive.infolist()}
+            if "config.json" not in infos:
+                raise DigitnetError(f"{path}: is a zip archive but not a Keras model (no config.json); {_HINT}")
+            total = sum(info.file_size for info in infos.values())
+            if total > MAX_MODEL_BYTES:
+                raise DigitnetError(f"{path}: unpacks to {total:,} bytes, far more than a digit classifier; refused")
+            if infos["config.json"].file_size > MAX_CONFIG_BYTES:
+                raise DigitnetError(f"{path}: its config.json is {infos['config.json'].file_size:,} bytes, too large to be real; refused")
+            bad = archive.testzip()
+            if bad is not None:
+                raise DigitnetError(f"{path}: is damaged (member {bad} fails its CRC check); {_HINT}")
+            config_bytes = archive.read("config.json")
+            meta_bytes = archive.read("metadata.json") if "metadata.json" in infos else b"{}"
+    except DigitnetError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError...
+        raise DigitnetError(f"{path}: is damaged or truncated ({one_line(_reason(exc), 120)}); {_HINT}") from None
+    config = _parse_json(config_bytes)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise DigitnetError(f"{path}: its config.json is not a Keras model config (damaged, or not written by Keras 3); {_HINT}")
+    code = find_code(config)
+    if code is not None:
+        raise DigitnetError(
+            f"{path}: refused: it contains {code}, Python code that would run when the model is loaded; "
+            "digitnet loads models only in Keras' safe mode, so rebuild the model from Keras' built-in layers"
+        )
+    saved_meta = _parse_json(meta_bytes)
+    version = saved_meta.get("keras_version") if isinstance(saved_meta, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def _check_is_model_file(path: Path) -> None:
+    if not path.exists():
+        raise DigitnetError(f"{path}: no such model file; {_HINT}")
+    if path.is_dir():
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
+            raise DigitnetError(
+                f"{path}: is a TensorFlow SavedModel folder; digitnet reads Keras 3 .keras files — "
+                "load it where it was made and re-save it with model.save('model.keras')"
+            )
+        raise DigitnetError(f"{path}: is a folder, not a .keras model file; {_HINT}")
+    if not path.is_file():
+        raise DigitnetError(f"{path}: is not a regular file; {_HINT}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)}); check its permissions") from None
+    if not head:
+        raise DigitnetError(f"{path}: is empty (0 bytes), not a Keras model; {_HINT}")
+    if head == _HDF5_SIGNATURE:
+        raise DigitnetError(
+            f"{path}: is a legacy HDF5 (.h5) model; digitnet reads Keras 3 .keras files — "
+            "load it where it was made and re-save it with model.save('model.keras')"
+        )
+    if not zipfile.is_zipfile(path):
+        if head.startswith(_ZIP_SIGNATURE):
+            raise DigitnetError(f"{path}: is truncated or damaged (an incomplete zip archive); {_HINT}")
+        raise DigitnetError(f"{path}: is not a Keras model (a .keras file is a zip archive); {_HINT}")
+    if path.suffix != ".keras":
+        raise DigitnetError(f"{path}: Keras reads models only from files named *.keras; rename it if it is one")
+
+
+def _parse_json(raw: bytes):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def find_code(config) -> str | None:
+    """Describe the first part of a model config that would run code from outside Keras, or None.
+
+    Keras' own objects name modules under ``keras``; built-in functions are stored
+    as module ``builtins`` with class_name ``function`` and looked up in Keras.
+    Anything else — a Lambda, a custom registered object, another module — is code
+    this file would bring with it.
+    """
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        class_name = node.get("class_name")
+        if isinstance(class_name, str) and class_name in CODE_CLASSES:
+            return "a Lambda layer" if "lambda" in class_name.lower() else f"a {class_name} layer"
+        module = node.get("module")
+        if isinstance(module, str) and not _is_keras_module(module, class_name):
+            return f"a reference to module {module!r}"
+        registered = node.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:
+            return f"the custom object {registered!r}"
+        stack.extend(node.values())
+    return None
+
+
+def _is_keras_module(module: str, class_name) -> bool:
+    root = module.split(".", 1)[0]
+    return root == "keras" or (module == "builtins" and class_name == "function")
+
+
+def _explain_load_error(path: Path, exc: Exception, keras_version: str, saved_by: str | None) -> str:
+    text = str(exc)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    lowered = text.lower()
+    saved = f" (it was saved by Keras {saved_by})" if saved_by and saved_by != keras_version else ""
+    if "lambda" in lowered or "safe_mode" in lowered or "arbitrary code" in lowered:
+        return (
+            f"{path}: refused: it contains a Lambda layer or other code that would run on load, "
+            "and digitnet loads models only in Keras' safe mode"
+        )
+    if any(s in lowered for s in ("could not locate", "could not deserialize", "unknown layer", "kerassaveable", "custom")):
+        return (
+            f"{path}: uses a layer or function this Keras ({keras_version}) does not know{saved}; "
+            f"re-save it with this Keras version or retrain it: {one_line(first, 160)}"
+        )
+    return f"{path}: cannot be loaded by Keras {keras_version}{saved}; it is damaged or from an incompatible version: {one_line(first, 160)}"
+
+
 def check_model_shape(model, path) -> None:
     """Refuse models whose input is not one 28×28 image or whose output is not ten classes."""
-    inputs = getattr(model, "inputs", None) or []
-    outputs = getattr(model, "outputs", None) or []
+    try:
+        inputs = list(model.inputs or [])
+        outputs = list(model.outputs or [])
+    except Exception:  # e.g. a Sequential model saved before it was ever built
+        inputs, outputs = [], []
     if len(inputs) != 1 or len(outputs) != 1:
-        raise DigitnetError(f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; digitnet needs one of each")
+        raise DigitnetError(f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; digitnet needs a model with one of each")
     in_shape = tuple(inputs[0].shape[1:])
     size = 1
     for d in in_shape:
         size = size * d if d is not None else -1
     if size != IMAGE_SHAPE[0] * IMAGE_SHAPE[1]:
-        raise DigitnetError(f"{path}: takes inputs of shape {in_shape}, not 28×28 images")
+        raise DigitnetError(f"{path}: takes inputs of shape {in_shape}, not 28×28 images; it is not a digit classifier for digitnet")
     out_shape = tuple(outputs[0].shape[1:])
     if out_shape != (NUM_CLASSES,):
-        raise DigitnetError(f"{path}: outputs shape {out_shape}, not ten digit classes")
+        raise DigitnetError(f"{path}: outputs shape {out_shape}, not ten digit classes; it is not a digit classifier for digitnet")
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
