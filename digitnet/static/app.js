@@ -16,7 +16,7 @@
   const PAPER = "#000000";
 
   const pad = document.getElementById("pad");
-  const ctx = pad.getContext("2d");
+  const ctx = pad.getContext("2d", { willReadFrequently: true }); // a copy is read at each stroke
   const clearButton = document.getElementById("clear");
   const digitEl = document.getElementById("digit");
   const confidenceEl = document.getElementById("confidence");
@@ -27,7 +27,8 @@
   const modelInfoEl = document.getElementById("model-info");
 
   let activePointer = null; // the one pointer drawing now (a second finger is ignored)
-  let lastPoint = null;
+  let strokePoints = []; // the points of the stroke being drawn, in pad pixels
+  let strokeBase = null; // the pad as it was before that stroke began
   let hasInk = false;
   let updateTimer = null;
   let inFlight = false;
@@ -73,16 +74,26 @@
     ctx.lineJoin = "round";
   }
 
-  function dot(p) {
+  // The stroke being drawn is redrawn whole on each move, over a copy of the pad taken
+  // when it began: one path has clean edges where many short segments would show seams.
+  function renderStroke() {
+    ctx.putImageData(strokeBase, 0, 0);
     ctx.beginPath();
-    ctx.arc(p.x, p.y, ctx.lineWidth / 2, 0, 2 * Math.PI);
-    ctx.fill();
-  }
-
-  function segment(from, to) {
-    ctx.beginPath();
-    ctx.moveTo(from.x, from.y);
-    ctx.lineTo(to.x, to.y);
+    if (strokePoints.length === 1) {
+      const p = strokePoints[0];
+      ctx.arc(p.x, p.y, ctx.lineWidth / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      return;
+    }
+    ctx.moveTo(strokePoints[0].x, strokePoints[0].y);
+    // Curves through the midpoints between samples round off the corners of a fast stroke.
+    for (let i = 1; i < strokePoints.length - 1; i++) {
+      const p = strokePoints[i];
+      const next = strokePoints[i + 1];
+      ctx.quadraticCurveTo(p.x, p.y, (p.x + next.x) / 2, (p.y + next.y) / 2);
+    }
+    const last = strokePoints[strokePoints.length - 1];
+    ctx.lineTo(last.x, last.y);
     ctx.stroke();
   }
 
@@ -97,8 +108,9 @@
       /* synthetic events may have no capturable pointer */
     }
     setBrush();
-    lastPoint = padPoint(event);
-    dot(lastPoint);
+    strokeBase = ctx.getImageData(0, 0, pad.width, pad.height);
+    strokePoints = [padPoint(event)];
+    renderStroke();
     hasInk = true;
     scheduleUpdate();
   });
@@ -109,17 +121,17 @@
     // Coalesced events are the points the browser merged into this one: a smoother line.
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
     for (const e of events.length ? events : [event]) {
-      const p = padPoint(e);
-      segment(lastPoint, p);
-      lastPoint = p;
+      strokePoints.push(padPoint(e));
     }
+    renderStroke();
     scheduleUpdate();
   });
 
   function endStroke(event) {
     if (event.pointerId !== activePointer) return;
     activePointer = null;
-    lastPoint = null;
+    strokePoints = [];
+    strokeBase = null;
     updateNow();
   }
   pad.addEventListener("pointerup", endStroke);
@@ -225,6 +237,9 @@
 
   function clearAll() {
     generation += 1;
+    activePointer = null; // a stroke in progress ends here too
+    strokePoints = [];
+    strokeBase = null;
     if (updateTimer !== null) {
       clearTimeout(updateTimer);
       updateTimer = null;
