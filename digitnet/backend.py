@@ -76,3 +76,28 @@ def import_keras():
 
 def verbose_requested() -> bool:
     return os.environ.get("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL) not in ("2", "3")
+
+
+def replica_devices(gpu_names) -> list[str] | None:
+    """The devices to mirror training over, or None for TensorFlow's default placement.
+
+    One GPU (or none) needs no strategy: TensorFlow already places the work on the GPU
+    when it sees one.  Two or more are used together, each taking a slice of every batch.
+    """
+    names = list(gpu_names)
+    return names if len(names) > 1 else None
+
+
+def distribution_strategy(devices=None):
+    """A tf.distribute strategy for training: MirroredStrategy over several GPUs, else the default.
+
+    ``devices`` overrides discovery (the tests mirror over two logical CPUs).
+    """
+    import_keras()
+    import tensorflow as tf
+
+    if devices is None:
+        devices = replica_devices(d.name for d in tf.config.list_logical_devices("GPU"))
+    if devices:
+        return tf.distribute.MirroredStrategy(devices=list(devices))
+    return tf.distribute.get_strategy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import platform
 import time
 
@@ -99,8 +100,14 @@ def train_model(
     validation_split: float = DEFAULT_VALIDATION_SPLIT,
     verbose: int = 1,
     callbacks=(),
+    devices=None,
 ) -> TrainingResult:
-    """Build, train and test-evaluate a model on ``dataset``; nothing is written to disk."""
+    """Build, train and test-evaluate a model on ``dataset``; nothing is written to disk.
+
+    ``batch_size`` and ``learning_rate`` default to the architecture's tuned recipe.
+    ``devices`` names devices to mirror training over (default: every GPU when there
+    are several, else TensorFlow's own placement).
+    """
     if dataset.train is None or dataset.test is None:
         raise ValueError("training needs both the train and the test split")
     if epochs < 1:
@@ -109,7 +116,7 @@ def train_model(
     batch_size = batch_size or recipe.batch_size
     learning_rate = learning_rate or recipe.learning_rate
 
-    from .backend import import_keras
+    from .backend import distribution_strategy, import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(seed)
@@ -118,8 +125,15 @@ def train_model(
     x_train = to_model_input(x_train)
     validation_data = (to_model_input(validation[0]), validation[1]) if validation is not None else None
 
-    model = build_model(arch)
-    compile_model(model, learning_rate=learning_rate, steps_per_execution=STEPS_PER_EXECUTION)
+    steps_per_epoch = math.ceil(len(y_train) / batch_size)
+    with distribution_strategy(devices).scope():  # several GPUs: mirrored; else default
+        model = build_model(arch)
+        compile_model(
+            model,
+            learning_rate=learning_rate,
+            total_steps=steps_per_epoch * epochs,
+            steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch),
+        )
 
     start = time.perf_counter()
     history = model.fit(

@@ -1,0 +1,275 @@
+"""Side-by-side benchmark: the plain-Keras original recipe against `digitnet train`.
+
+    python -m digitnet.bench [--repeat 3] [--epochs 10] [--data PATH] [--json FILE]
+
+Every measured program runs in a fresh subprocess (so import time, memory peaks and
+TensorFlow's thread pools do not leak from one run into the next), on the same
+machine in the same invocation.  Training time is the `fit` call alone; accuracy is
+measured again from the saved file, independently of what training printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import click
+
+# The original project's recipe, written the way its notebook did: batch 32, plain Adam.
+REFERENCE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    import keras
+    from digitnet.data import load_dataset
+    data = None if sys.argv[1] == "-" else sys.argv[1]
+    epochs = int(sys.argv[2])
+    ds = load_dataset(data)
+    x_train, y_train = ds.train.images / 255.0, ds.train.labels
+    x_test, y_test = ds.test.images / 255.0, ds.test.labels
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
+    seconds = time.perf_counter() - start
+    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    print(json.dumps({"train_seconds": seconds, "test_accuracy": float(acc), "train_examples": len(y_train)}))
+    """
+)
+
+# Re-measures a saved model's test accuracy from the file, not from training's report.
+ACCURACY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from digitnet.check import predict_probabilities
+    from digitnet.data import load_dataset
+    from digitnet.modelio import load_model
+    test = load_dataset(None if sys.argv[2] == "-" else sys.argv[2], splits=("test",)).test
+    probs = predict_probabilities(load_model(sys.argv[1]), test.images)
+    print(json.dumps({"test_accuracy": float((probs.argmax(1) == test.labels).mean())}))
+    """
+)
+
+# Times evaluation of the whole test split once the model is in memory.
+EVALUATE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from digitnet.check import predict_probabilities
+    from digitnet.data import load_dataset
+    from digitnet.modelio import load_model
+    model = load_model(sys.argv[1])
+    test = load_dataset(None if sys.argv[2] == "-" else sys.argv[2], splits=("test",)).test
+    predict_probabilities(model, test.images[:8])  # first call traces the graph
+    try:
+        from digitnet.evaluate import evaluate_model
+    except ImportError:
+        evaluate_model = None
+    start = time.perf_counter()
+    if evaluate_model is not None:
+        evaluate_model(model, test)
+    else:
+        predict_probabilities(model, test.images)
+    print(json.dumps({"evaluate_seconds": time.perf_counter() - start, "images": len(test)}))
+    """
+)
+
+MATMUL_SCRIPT = textwrap.dedent(
+    """
+    import json, time
+    import numpy as np
+    n = 2048
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)
+    print(json.dumps({"gflops": 2 * n ** 3 / best / 1e9}))
+    """
+)
+
+
+def mlp_training_flops(train_examples: int, epochs: int, validation_examples: int = 0) -> float:
+    """FLOPs of training the mlp: forward 2·MACs, backward about twice that; validation forward only."""
+    macs = 784 * 256 + 256 * 256 + 256 * 10
+    forward = 2 * macs
+    return epochs * (3 * forward * train_examples + forward * validation_examples)
+
+
+def run(cmd, *, stdin: str | None = None, cwd=None) -> tuple[str, float, float]:
+    """Run ``cmd``; return (stdout, wall seconds, the child's own peak resident memory in MB)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=cwd, env=env, text=True)
+        if stdin:
+            proc.stdin.write(stdin)
+        proc.stdin.close()
+        # wait4, not wait: it returns this child's resource usage, peak memory included.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(map(str, cmd))} failed ({proc.returncode}): {stderr.strip()[-500:]}")
+    return stdout, seconds, usage.ru_maxrss / 1024
+
+
+def _last_json(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no JSON result in output: {text[-300:]!r}")
+
+
+def bench_reference(data_arg: str, epochs: int) -> dict:
+    out, wall, peak = run([sys.executable, "-c", REFERENCE_SCRIPT, data_arg, str(epochs)])
+    result = _last_json(out)
+    result.update(wall_seconds=wall, peak_mb=peak)
+    return result
+
+
+def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp") -> dict:
+    output = workdir / f"{arch}.keras"
+    cmd = [sys.executable, "-m", "digitnet", "train", "--arch", arch, "--epochs", str(epochs), "--quiet", "--output", str(output)]
+    if data_arg != "-":
+        cmd += ["--data", data_arg]
+    _, wall, peak = run(cmd)
+    meta = json.loads(Path(str(output) + ".json").read_text())
+    accuracy = _last_json(run([sys.executable, "-c", ACCURACY_SCRIPT, str(output), data_arg])[0])
+    n_train = meta["data"]["train_examples"]
+    n_val = int(round(n_train * meta["validation_split"]))
+    return {
+        "train_seconds": meta["train_seconds"],
+        "test_accuracy": accuracy["test_accuracy"],
+        "reported_test_accuracy": meta["test_accuracy"],
+        "train_examples": n_train - n_val,
+        "validation_examples": n_val,
+        "wall_seconds": wall,
+        "peak_mb": peak,
+        "model": str(output),
+    }
+
+
+def time_command(cmd, *, repeat: int, stdin: str | None = None, cwd=None) -> float:
+    return statistics.median(run(cmd, stdin=stdin, cwd=cwd)[1] for _ in range(repeat))
+
+
+def median_of(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--repeat", type=click.IntRange(min=1), default=3, help="Runs of each measurement; medians are reported.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs for both trainings.")
+@click.option("--data", type=click.Path(exists=True), default=None, help="Data as for `digitnet train --data` (default: bundled MNIST).")
+@click.option("--cnn/--no-cnn", default=True, help="Also time `digitnet train --arch cnn` (once).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write all measurements to this JSON file.")
+def main(repeat, epochs, data, cnn, json_path):
+    """Time the plain-Keras reference and digitnet side by side; print medians and ratios."""
+    data_arg = str(Path(data).resolve()) if data else "-"
+    results: dict = {"machine": _machine(), "epochs": epochs, "repeat": repeat}
+    with tempfile.TemporaryDirectory(prefix="digitnet-bench-") as tmp:
+        workdir = Path(tmp)
+        reference, ours = [], []
+        for i in range(repeat):  # interleaved, so drifts in machine load hit both alike
+            click.echo(f"run {i + 1}/{repeat}: reference (plain Keras, batch 32) ...", err=True)
+            reference.append(bench_reference(data_arg, epochs))
+            click.echo(f"run {i + 1}/{repeat}: digitnet train ...", err=True)
+            ours.append(bench_digitnet(data_arg, epochs, workdir))
+        results["reference"], results["digitnet"] = reference, ours
+        if cnn:
+            click.echo("digitnet train --arch cnn ...", err=True)
+            results["cnn"] = bench_digitnet(data_arg, epochs, workdir, arch="cnn")
+
+        gflops = _last_json(run([sys.executable, "-c", MATMUL_SCRIPT])[0])["gflops"]
+        model = ours[-1]["model"]
+        data_opts = [] if data_arg == "-" else ["--data", data_arg]
+        script_dir = Path(__file__).resolve().parent.parent
+        checker = [sys.executable, str(script_dir / "DigitChecker.py")] if (script_dir / "DigitChecker.py").exists() else [sys.executable, "-m", "digitnet", "check"]
+        click.echo("start-up and checking times ...", err=True)
+        results["help_seconds"] = time_command([sys.executable, "-m", "digitnet", "--help"], repeat=5)
+        results["version_seconds"] = time_command([sys.executable, "-m", "digitnet", "--version"], repeat=5)
+        results["import_tensorflow_seconds"] = time_command([sys.executable, "-c", "import tensorflow"], repeat=repeat)
+        results["check_one_shot_seconds"] = time_command(
+            checker + ["--index", "42", "--model", model, *data_opts], repeat=repeat, cwd=tmp
+        )
+        few, many = 1, 21
+        t_few = time_command(checker + ["--model", model, *data_opts], stdin="42\n" * few, repeat=repeat, cwd=tmp)
+        t_many = time_command(checker + ["--model", model, *data_opts], stdin="42\n" * many, repeat=repeat, cwd=tmp)
+        results["check_prompt_seconds_per_index"] = max(t_many - t_few, 0.0) / (many - few)
+        results["evaluate_seconds"] = statistics.median(
+            _last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0])["evaluate_seconds"] for _ in range(repeat)
+        )
+        results["matmul_gflops"] = gflops
+
+    _report(results)
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _machine() -> dict:
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def _report(r: dict) -> None:
+    ref, ours = r["reference"], r["digitnet"]
+    ref_t, our_t = median_of(ref, "train_seconds"), median_of(ours, "train_seconds")
+    floor = mlp_training_flops(ours[0]["train_examples"], r["epochs"], ours[0]["validation_examples"]) / (r["matmul_gflops"] * 1e9)
+    m = r["machine"]
+    lines = [
+        f"machine: {m.get('cpu', '?')}, {m['cpus']} cores, {m.get('memory_gb', '?')} GiB, Python {m['python']}",
+        f"{r['epochs']} epochs on the same data, medians of {r['repeat']} runs:",
+        f"{'':28}{'train s':>9}{'samples/s':>11}{'test acc':>10}{'peak MB':>9}",
+    ]
+    rows = [("reference (Keras, batch 32)", ref), ("digitnet train (mlp)", ours)]
+    if "cnn" in r:
+        rows.append(("digitnet train --arch cnn", [r["cnn"]]))
+    for name, runs in rows:
+        t = median_of(runs, "train_seconds")
+        lines.append(
+            f"{name:28}{t:9.2f}{runs[0]['train_examples'] * r['epochs'] / t:11,.0f}"
+            f"{median_of(runs, 'test_accuracy'):10.2%}{median_of(runs, 'peak_mb'):9.0f}"
+        )
+    lines += [
+        f"digitnet / reference training time: {our_t / ref_t:.3f}x  (target <= 0.10x)",
+        f"FLOP floor at {r['matmul_gflops']:.0f} GFLOP/s (float32 matmul): {floor:.2f} s -> digitnet reaches {floor / our_t:.0%} of it",
+        f"digitnet --help: {r['help_seconds']:.3f} s   --version: {r['version_seconds']:.3f} s  (target <= 0.3 s)",
+        f"import tensorflow: {r['import_tensorflow_seconds']:.2f} s   one-shot DigitChecker.py --index 42: "
+        f"{r['check_one_shot_seconds']:.2f} s = {r['check_one_shot_seconds'] / r['import_tensorflow_seconds']:.2f}x  (target <= 1.2x)",
+        f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, figure included  (target <= 150 ms)",
+        f"evaluate 10,000 images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
+    ]
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
