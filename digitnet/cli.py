@@ -146,7 +146,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         n_val = int(round(len(dataset.train) * validation_split))
         click.echo(
             f"Training {arch} on {dataset.source}: {len(dataset.train) - n_val:,} training, "
-            f"{n_val:,} validation, {len(dataset.test):,} test images, {epochs} epochs"
+            f"{n_val:,} validation, {len(dataset.test):,} test images, {epochs} epoch{'s' * (epochs != 1)}"
         )
     verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
     result = train_model(
@@ -163,7 +163,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     plot = history_plot_path(output)
     save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
     click.echo(
-        f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) after {epochs} epochs, "
+        f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) after {epochs} epoch{'s' * (epochs != 1)}, "
         f"{result.train_seconds:.1f} s of training; saved {output}"
     )
     if not quiet:
