@@ -212,19 +212,37 @@ def _fsync_folder(folder: str) -> None:
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold back SIGINT and SIGTERM for a few system calls; they arrive right after.
+    """Hold back SIGINT and SIGTERM for a few system calls; act on them right after.
 
-    Only possible in the main thread on POSIX; elsewhere it does nothing.
+    Python runs signal handlers in the main thread whichever thread the kernel
+    delivered to (TensorFlow has many), so blocking the OS signal mask is not
+    enough: the Python-level handlers are swapped for one that only remembers.
+    Elsewhere than the main thread no handler can interrupt this code anyway.
     """
-    can_block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    if not can_block:
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    received = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in received:
+            _deliver(signum, previous.get(signum))
+
+
+def _deliver(signum: int, handler) -> None:
+    """Do what the held-back signal would have done."""
+    if callable(handler):
+        handler(signum, None)  # e.g. KeyboardInterrupt, or the CLI's Terminated
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
+    # SIG_IGN (or a handler installed outside Python): nothing to do
 
 
 def current_umask() -> int:
