@@ -119,6 +119,7 @@ def atomic_paths(*paths, suffixes=None):
             current = target
             with _signals_deferred():  # so an interrupt cannot orphan a new temporary file
                 temporaries.append(_make_temporary(target, suffix))
+        current = targets[0]  # the caller writes them all: name the main one
         yield tuple(temporaries)
         for tmp, target in zip(temporaries, targets):
             current = target
