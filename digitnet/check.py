@@ -74,13 +74,17 @@ def to_prediction(probabilities) -> Prediction:
 
 def parse_index(text, size: int) -> int:
     """Turn user text into a test index in [0, size), or raise UsageError saying why."""
+    import re
+
     raw = str(text).strip()
-    try:
-        index = int(raw)
-    except ValueError:
-        raise UsageError(f"index {raw!r} is not a whole number; give one from 0 to {size - 1}") from None
+    shown = raw if len(raw) <= 24 else raw[:24] + "…"
+    # Plain ASCII digits only: int() would also take "1_000" and non-Latin digits.
+    if not re.fullmatch(r"[+-]?[0-9]+", raw):
+        raise UsageError(f"index {shown!r} is not a whole number; give one from 0 to {size - 1}")
+    # A number longer than that is out of range anyway (and int() refuses > 4300 digits).
+    index = int(raw) if len(raw) <= 64 else size
     if not 0 <= index < size:
-        raise UsageError(f"index {raw} is out of range; the test set has {size} images (0 to {size - 1})")
+        raise UsageError(f"index {shown} is out of range; the test set has {size} images (0 to {size - 1})")
     return index
 
 
