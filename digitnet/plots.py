@@ -91,15 +91,18 @@ def confusion_figure(confusion, *, title: str | None = None, fig=None):
     follow a log scale: a cell with 3 mistakes is visibly tinted, not lost in white.
     Empty cells stay white.
     """
+    import matplotlib
     import numpy as np
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import ListedColormap, LogNorm
 
     confusion = np.asarray(confusion)
     n = confusion.shape[0]
     fig = fig or new_figure(CONFUSION_FIGSIZE)
     ax = fig.subplots()
     shown = np.ma.masked_equal(confusion, 0)
-    image = ax.imshow(shown, cmap="Blues", norm=LogNorm(vmin=1, vmax=max(int(confusion.max()), 2)), interpolation="nearest")
+    # Blues without its near-white end, so a single mistake is tinted and only empty cells are white.
+    blues = ListedColormap(matplotlib.colormaps["Blues"](np.linspace(0.18, 1.0, 256))).with_extremes(bad="white")
+    image = ax.imshow(shown, cmap=blues, norm=LogNorm(vmin=1, vmax=max(int(confusion.max()), 2)), interpolation="nearest")
     colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     colourbar.set_label("images (log scale)")
     dark_from = np.sqrt(max(int(confusion.max()), 1))  # the middle of the log scale
