@@ -32,9 +32,25 @@ def _raise_terminated(signum, frame):
 
 
 def _as_click_error(exc: DigitnetError) -> click.ClickException:
-    error = click.ClickException(str(exc))
+    from .errors import one_line
+
+    error = click.ClickException(one_line(str(exc)))
     error.exit_code = exc.exit_code
     return error
+
+
+def _stopped(how: str) -> None:
+    # On a terminal, first end the line a progress bar may have left open.
+    click.echo(("\n" if sys.stderr.isatty() else "") + f"digitnet: {how}; no file was left half-written", err=True)
+
+
+def finite_float(ctx, param, value):
+    """Option callback: click's FloatRange lets NaN through (every comparison with it is false)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number", ctx=ctx, param=param)
+    return value
 
 
 def reports_errors(func):
@@ -67,17 +83,19 @@ def reports_errors(func):
         except KeyboardInterrupt:
             if debug:
                 raise
-            click.echo("\ndigitnet: interrupted; nothing was overwritten", err=True)
+            _stopped("interrupted")
             sys.exit(EXIT_SIGINT)
         except Terminated:
             if debug:
                 raise
-            click.echo("\ndigitnet: terminated; nothing was overwritten", err=True)
+            _stopped("terminated")
             sys.exit(EXIT_SIGTERM)
         except Exception as exc:
             if debug:
                 raise
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            from .errors import one_line
+
+            message = one_line(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else ""
             raise click.ClickException(
                 f"unexpected {type(exc).__name__}{': ' + message if message else ''} (run again with --debug for details)"
             ) from None
@@ -123,9 +141,9 @@ def cli():
 @click.option("--arch", type=click.Choice(ARCH_CHOICES), default="mlp", help="Network design: mlp (original, default), linear (original single layer) or cnn (convnet).")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, help="Passes over the training data.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="tuned per architecture", help="Examples per gradient step.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, show_default="tuned per architecture", help="Adam's initial learning rate.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, help="Random seed: the same seed and data give the same model.")
-@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, callback=finite_float, show_default="tuned per architecture", help="Adam's initial learning rate.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=1, help="Random seed: the same seed and data give the same model.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, callback=finite_float, help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).")
 @data_option
 @click.option("--output", "-o", type=click.Path(path_type=Path), default="model.keras", help="Where to save the model (.keras); metadata goes to OUTPUT.json.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
@@ -133,15 +151,15 @@ def cli():
 def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, quiet):
     """Train a network on MNIST and save it as a .keras file."""
     from .data import load_dataset
-    from .files import check_writable
-    from .modelio import history_plot_path, metadata_path, save_model
+    from .errors import UsageError
+    from .modelio import check_model_output, history_plot_path, metadata_path, save_model
     from .plots import history_figure, save_figure
     from .train import train_model
 
-    if output.suffix != ".keras":
-        raise DigitnetError(f"{output}: the model file name must end in .keras")
-    check_writable(output)  # before spending minutes on training
+    check_model_output(output)  # model, metadata and curves: before spending minutes on training
     dataset = load_dataset(data)
+    if int(round(len(dataset.train) * validation_split)) >= len(dataset.train):
+        raise UsageError(f"--validation-split {validation_split} leaves none of the {len(dataset.train):,} training images to train on; use a smaller fraction")
     if not quiet:
         n_val = int(round(len(dataset.train) * validation_split))
         click.echo(
@@ -190,6 +208,11 @@ def check(index, model_path, data, plot_path, no_plot, show):
     test = load_dataset(data, splits=("test",)).test
     if index is not None:
         index = parse_index(index, len(test))  # a bad index fails before the slow model load
+    figure = plot_path or (Path(f"digit_{index}.png") if index is not None else None)
+    if figure is not None and not no_plot:
+        from .files import check_figure_path
+
+        check_figure_path(figure)  # an unwritable --plot fails before the slow model load
     model = load_model(model_path)
     if index is not None:
         _check_one(model, test, index, plot_path, no_plot, show)
