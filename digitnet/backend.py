@@ -41,7 +41,7 @@ def _quiet_native_stderr():
         os.dup2(capture.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # not KeyboardInterrupt/SIGTERM: a user who stops us needs no log dump
             os.dup2(saved, 2)
             capture.seek(0)
             os.write(2, capture.read())
