@@ -102,7 +102,8 @@ def page(browser, server):
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(server.url)
-    WebDriverWait(browser, PAGE_TIMEOUT).until(lambda d: "test accuracy" in d.find_element("id", "model-info").text)
+    # The page asks /api/health for the model's name first: once shown, the script is running.
+    WebDriverWait(browser, PAGE_TIMEOUT).until(lambda d: ".keras" in d.find_element("id", "model-info").text)
     return browser
 
 
