@@ -50,8 +50,11 @@ class CheckResult:
 def predict_probabilities(model, images):
     """Class probabilities (N, 10) for uint8 images (N, 28, 28) or one image (28, 28).
 
-    Outputs are normalised to sum to 1, so the sigmoid ``linear`` design reports
-    probabilities on the same scale as the softmax designs.
+    Softmax outputs are returned as they are.  A sigmoid output (the ``linear``
+    design) is turned back into its scores and put through a softmax: Keras trains a
+    sigmoid layer under sparse categorical cross-entropy on exactly those scores
+    (it takes the logits from before the sigmoid), so the softmax of them is the
+    probability the model learned — dividing sigmoids by their sum would not be.
     """
     import numpy as np
 
@@ -61,10 +64,20 @@ def predict_probabilities(model, images):
         x = x.reshape((len(x),) + target)
     outputs = [np.asarray(model(x[i : i + _BATCH], training=False)) for i in range(0, len(x), _BATCH)]
     probs = np.concatenate(outputs).astype(np.float64)
+    if _has_sigmoid_output(model):
+        p = np.clip(probs, 1e-12, 1 - 1e-12)
+        scores = np.log(p) - np.log1p(-p)
+        scores -= scores.max(axis=1, keepdims=True)
+        probs = np.exp(scores)
     probs = np.clip(probs, 0.0, None)
     totals = probs.sum(axis=1, keepdims=True)
     totals[totals == 0] = 1.0
     return probs / totals
+
+
+def _has_sigmoid_output(model) -> bool:
+    activation = getattr(model.layers[-1], "activation", None) if getattr(model, "layers", None) else None
+    return getattr(activation, "__name__", "") == "sigmoid"
 
 
 def to_prediction(probabilities) -> Prediction:
