@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import importlib.util
 import json
 import math
 import os
@@ -48,21 +49,23 @@ def _find(name: str, fallback: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
+CHROMIUM = _find("chromium", "/usr/bin/chromium")
+CHROMEDRIVER = _find("chromedriver", "/usr/bin/chromedriver")
+# Decided at collection, so a machine without a browser skips before training the test model.
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER and importlib.util.find_spec("selenium")), reason=INSTALL_HINT
+)
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.skip(INSTALL_HINT)
-    chromium = _find("chromium", "/usr/bin/chromium")
-    chromedriver = _find("chromedriver", "/usr/bin/chromedriver")
-    if not chromium or not chromedriver:
-        pytest.skip(INSTALL_HINT)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or driver
 
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = CHROMIUM
     for flag in (
         "--headless=new",
         "--no-sandbox",
@@ -78,7 +81,7 @@ def browser(tmp_path_factory):
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(PAGE_TIMEOUT)
     yield driver
     driver.quit()
