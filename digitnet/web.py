@@ -151,6 +151,7 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
 
     server_version = "digitnet-draw"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends many predictions
+
     def setup(self):
         self.timeout = self.server.socket_timeout  # StreamRequestHandler.setup applies it to the socket
         super().setup()
@@ -180,6 +181,7 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = self.path.split("?", 1)[0].split("#", 1)[0]
+        self._body_read = False
         try:
             if path == API_PREDICT:
                 self._require(method, ("POST",))
@@ -194,8 +196,11 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
                 self._require(method, ("GET", "HEAD"))
                 self._send(200, body, content_type, head=method == "HEAD", cache=True)
         except HTTPError as exc:
+            unread_body = not self._body_read and self._unread_body_bytes() > 0
+            if unread_body:
+                self.close_connection = True  # the unread body must not be parsed as a next request
             self._send_error_json(exc.status, str(exc), exc.headers, head=method == "HEAD")
-            if exc.status == 413:
+            if unread_body:
                 self._discard_unread_body()
         except DigitnetError as exc:  # not an image, blank drawing
             self._send_error_json(400, str(exc), head=method == "HEAD")
@@ -212,20 +217,27 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The request body, refused by its declared size before anything is read."""
         if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
             raise HTTPError(411, "chunked bodies are not accepted; send a Content-Length")
         declared = self.headers.get("Content-Length")
         if declared is None:
-            self.close_connection = True
+            self.close_connection = True  # a body may follow, and nothing says where it ends
             raise HTTPError(411, "a Content-Length header is required")
         if not declared.strip().isdigit():
             self.close_connection = True
             raise HTTPError(400, f"invalid Content-Length {declared!r}")
         size = int(declared)
         if size > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body must not be parsed as a next request
             raise HTTPError(413, f"the image is {size:,} bytes; the limit is {MAX_BODY_BYTES:,}")
-        return self.rfile.read(size)
+        body = self.rfile.read(size)
+        self._body_read = True
+        return body
+
+    def _unread_body_bytes(self) -> int:
+        """How much body the client announced (DRAIN_MAX_BYTES for a chunked one)."""
+        if self.headers.get("Transfer-Encoding"):
+            return DRAIN_MAX_BYTES
+        declared = (self.headers.get("Content-Length") or "").strip()
+        return int(declared) if declared.isdigit() else 0
 
     def _discard_unread_body(self) -> None:
         """Swallow what a refused client is still sending, bounded in bytes and time.
@@ -236,7 +248,7 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
         import time
 
         deadline = time.monotonic() + DRAIN_SECONDS
-        remaining = min(int(self.headers.get("Content-Length", "0")), DRAIN_MAX_BYTES)
+        remaining = min(self._unread_body_bytes(), DRAIN_MAX_BYTES)
         try:
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)

@@ -195,6 +195,27 @@ def test_wrong_method_is_405(server, method, path, allowed):
     assert payload["status"] == 405
 
 
+def test_one_connection_serves_many_requests_and_survives_refusals(server):
+    """The page keeps its connection open; a refused body must not be read as a next request."""
+    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    try:
+        answers = []
+        for method, path, body in [
+            ("POST", "/api/predict", drawn_png(1)),
+            ("POST", "/api/predict", drawn_png(2)),
+            ("POST", "/api/health", b"GET /api/nothing HTTP/1.1\r\n\r\n" * 50),  # 405, body unread
+            ("GET", "/api/nothing", None),  # 404 without a body: connection kept
+            ("GET", "/api/health", None),
+        ]:
+            conn.request(method, path, body=body)
+            response = conn.getresponse()
+            answers.append((response.status, json.loads(response.read())))
+    finally:
+        conn.close()
+    assert [status for status, _ in answers] == [200, 200, 405, 404, 200]
+    assert answers[-1][1]["status"] == "ok"
+
+
 @pytest.mark.parametrize(
     "path",
     ["/api/nothing", "/nothing.html", "/web.py", "/__init__.py", "/../web.py", "/static/app.js", "/%2e%2e/web.py", "/..%2fweb.py", "/.hidden.css"],
