@@ -59,7 +59,10 @@ def digit_figure(image, probabilities, *, predicted: int, label: int | None = No
 
 def history_figure(history: dict, *, title: str | None = None, fig=None):
     """Loss and accuracy per epoch, training and validation."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = fig or new_figure(HISTORY_FIGSIZE)
+    epochs = max((len(values) for values in history.values() if values), default=1)
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
         for prefix, style, who in (("", "-o", "training"), ("val_", "--s", "validation")):
@@ -67,6 +70,9 @@ def history_figure(history: dict, *, title: str | None = None, fig=None):
             if values:
                 ax.plot(range(1, len(values) + 1), values, style, label=who, markersize=4)
         ax.set_xlabel("epoch")
+        # Whole epochs only: without this a 1-epoch run gets ticks at 0.96, 0.98, ...
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()

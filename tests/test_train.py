@@ -156,6 +156,21 @@ def test_train_quiet_prints_one_line_and_validation_split_zero_works(idx_dir, tm
     assert set(meta["history"]) == {"loss", "accuracy"} and len(meta["history"]["loss"]) == 2
 
 
+@pytest.mark.parametrize("epochs", [1, 3, 40])
+def test_the_curves_are_ticked_in_whole_epochs(epochs):
+    from digitnet.plots import history_figure
+
+    history = {key: list(np.linspace(1, 0.5, epochs)) for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    fig = history_figure(history)
+    fig.canvas.draw()
+
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        assert low < 1 and high > epochs  # every epoch's point inside the frame
+
+
 def test_train_with_a_bad_data_path_fails_before_writing(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "m.keras")])
 
