@@ -1,0 +1,207 @@
+"""Digits "written on paper": MNIST-style strokes turned into photo-like pictures.
+
+Used by the tests (small numbers of pictures, any 28×28 digit as the stroke source)
+and, run as a script, to measure how well `digitnet predict` reads such pictures:
+
+    python tests/paper_digits.py make /tmp/paper --count 1000 --start 9000 --seed 2
+    digitnet predict /tmp/paper --json --model model.keras > /tmp/paper.json
+    python tests/paper_digits.py score /tmp/paper.json
+
+Each picture takes one MNIST test digit (bundled with digitnet), scales it up to a
+60–480 px digit, re-inks it with a thinner or thicker pen, tilts it a little, and
+puts it off-centre on a 200–600 px sheet: tinted paper, uneven light, noise, camera
+blur, a few specks of dirt, sometimes light chalk on a dark board; saved as PNG,
+JPEG, RGBA (opaque or transparent), palette, grey, 16-bit grey, GIF or BMP.  The
+label is in the name: ``09012_d7.jpg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+FORMATS = ("png", "jpeg", "rgba", "rgba-transparent", "palette", "gray", "gray16", "gif", "bmp")
+FORMAT_WEIGHTS = (0.2, 0.3, 0.08, 0.07, 0.1, 0.1, 0.05, 0.05, 0.05)
+
+
+def ink_strokes(digit28, rng, height: int) -> np.ndarray:
+    """A 28×28 digit (bright ink) as a crisp float ink mask in [0, 1] about ``height`` px tall."""
+    side = max(28, int(round(height * 28 / 20)))  # MNIST's digit spans 20 of its 28 pixels
+    up = Image.fromarray(digit28.astype(np.float32) / 255.0, mode="F").resize((side, side), Image.BICUBIC)
+    up = np.clip(np.asarray(up, dtype=np.float32), 0, 1)
+    level = rng.uniform(0.3, 0.6)  # where the pen's edge falls: lower is a broader pen
+    soft = max(0.02, 0.5 / max(1.0, height / 28))
+    ink = np.clip((up - level) / soft + 0.5, 0, 1)
+    change = rng.uniform(-0.06, 0.05) * height  # a finer or a broader pen than MNIST's
+    size = 2 * int(abs(change) / 2) + 1
+    if size >= 3:
+        pil = Image.fromarray(ink, mode="F")
+        if change > 0:
+            ink = np.asarray(pil.filter(ImageFilter.MaxFilter(size)), dtype=np.float32)
+        else:
+            thinner = np.asarray(pil.filter(ImageFilter.MinFilter(size)), dtype=np.float32)
+            if thinner.sum() > 0.25 * ink.sum():  # never erase the digit
+                ink = thinner
+    return ink
+
+
+def on_paper(digit28, rng, *, canvas=None) -> Image.Image:
+    """One photo-like RGB picture of the digit on a sheet (ink, paper and light drawn at random)."""
+    width, height = canvas or (int(rng.integers(200, 601)), int(rng.integers(200, 601)))
+    digit_height = int(rng.uniform(0.3, 0.8) * min(width, height))
+    ink = ink_strokes(digit28, rng, digit_height)
+    ink_img = Image.fromarray(ink, mode="F").rotate(float(rng.normal(0, 5)), resample=Image.BILINEAR, expand=True)
+    ink = np.clip(np.asarray(ink_img, dtype=np.float32), 0, 1)
+    ink = _cropped(ink)
+    if ink.shape[0] > height or ink.shape[1] > width:
+        scale = min(height / ink.shape[0], width / ink.shape[1]) * 0.95
+        ink = np.asarray(Image.fromarray(ink, mode="F").resize((max(1, int(ink.shape[1] * scale)), max(1, int(ink.shape[0] * scale))), Image.BILINEAR))
+    sheet = np.zeros((height, width), dtype=np.float32)
+    top = int(rng.integers(0, height - ink.shape[0] + 1))
+    left = int(rng.integers(0, width - ink.shape[1] + 1))
+    sheet[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
+    sheet = np.maximum(sheet, _specks(rng, height, width))
+
+    chalkboard = rng.random() < 0.1
+    if chalkboard:
+        paper = np.array([rng.uniform(20, 70), rng.uniform(30, 80), rng.uniform(20, 60)], dtype=np.float32)
+        pen = np.array([rng.uniform(200, 255)] * 3, dtype=np.float32)
+    else:
+        paper = np.float32(rng.uniform(215, 255)) - rng.uniform(0, 30, 3).astype(np.float32)  # tint
+        pen = np.array(_pen_colour(rng), dtype=np.float32)
+    strength = rng.uniform(0.6, 1.0)  # pencil to ink
+    alpha = (sheet * strength)[..., None]
+    light = _lighting(rng, height, width)[..., None]
+    rgb = (paper * (1 - alpha) + pen * alpha) * light
+    rgb += rng.normal(0, rng.uniform(2, 12), rgb.shape)
+    picture = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB")
+    blur = rng.uniform(0, 1.5)
+    return picture.filter(ImageFilter.GaussianBlur(blur)) if blur > 0.3 else picture
+
+
+def _cropped(ink):
+    rows = np.nonzero(ink.max(axis=1) > 0.05)[0]
+    cols = np.nonzero(ink.max(axis=0) > 0.05)[0]
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _pen_colour(rng):
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return (rng.uniform(0, 40),) * 3  # black
+    if kind == 1:
+        return (rng.uniform(10, 40), rng.uniform(20, 60), rng.uniform(90, 160))  # blue ballpoint
+    if kind == 2:
+        return (rng.uniform(60, 110),) * 3  # pencil grey
+    return (rng.uniform(100, 170), rng.uniform(0, 40), rng.uniform(0, 40))  # red
+
+
+def _lighting(rng, height, width):
+    """Multiplicative light over the sheet: a gradient one way, darker corners."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * x / width + np.sin(angle) * y / height)
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    radial = ((x / width - 0.5) ** 2 + (y / height - 0.5) ** 2) * 2
+    return 1.0 - rng.uniform(0, 0.35) * ramp - rng.uniform(0, 0.25) * radial
+
+
+def _specks(rng, height, width):
+    dots = np.zeros((height, width), dtype=np.float32)
+    for _ in range(int(rng.integers(0, 6))):
+        r = int(rng.integers(1, 3))
+        cy, cx = int(rng.integers(r, height - r)), int(rng.integers(r, width - r))
+        dots[cy - r : cy + r + 1, cx - r : cx + r + 1] = rng.uniform(0.3, 0.9)
+    return dots
+
+
+def encode(picture: Image.Image, fmt: str, rng) -> tuple[bytes, str]:
+    """Picture → (file bytes, suffix) in one of FORMATS."""
+    out = io.BytesIO()
+    if fmt == "png":
+        picture.save(out, "PNG")
+    elif fmt == "jpeg":
+        picture.save(out, "JPEG", quality=int(rng.integers(50, 96)))
+    elif fmt == "rgba":
+        picture.convert("RGBA").save(out, "PNG")
+    elif fmt == "rgba-transparent":
+        # A drawing app's export: the paper transparent, the strokes opaque.
+        gray = np.asarray(picture.convert("L"), dtype=np.float32)
+        paper = np.median(gray)
+        alpha = np.clip(np.abs(gray - paper) * 3, 0, 255).astype(np.uint8)
+        rgba = np.dstack([np.asarray(picture), alpha])
+        Image.fromarray(rgba, mode="RGBA").save(out, "PNG")
+    elif fmt == "palette":
+        picture.quantize(colors=int(rng.integers(16, 129))).save(out, "PNG")
+    elif fmt == "gray":
+        picture.convert("L").save(out, "PNG")
+    elif fmt == "gray16":
+        wide = (np.asarray(picture.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+        Image.fromarray(wide).save(out, "PNG")
+    elif fmt == "gif":
+        picture.convert("P", palette=Image.ADAPTIVE).save(out, "GIF")
+    elif fmt == "bmp":
+        picture.save(out, "BMP")
+    else:
+        raise ValueError(fmt)
+    suffix = {"jpeg": ".jpg", "gif": ".gif", "bmp": ".bmp"}.get(fmt, ".png")
+    return out.getvalue(), suffix
+
+
+def make_set(folder: Path, *, count: int, start: int, seed: int) -> list[Path]:
+    from digitnet.data import load_dataset
+
+    test = load_dataset(splits=("test",)).test
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(start, start + count):
+        picture = on_paper(test.images[index], rng)
+        fmt = str(rng.choice(FORMATS, p=FORMAT_WEIGHTS))
+        data, suffix = encode(picture, fmt, rng)
+        path = folder / f"{index:05d}_d{int(test.labels[index])}{suffix}"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def label_of(path) -> int:
+    return int(Path(path).stem.split("_d")[-1])
+
+
+def score(json_path: Path) -> dict:
+    results = json.loads(Path(json_path).read_text())
+    right = [r for r in results if r["digit"] == label_of(r["path"])]
+    wrong = [r for r in results if r["digit"] != label_of(r["path"])]
+    return {"predicted": len(results), "correct": len(right), "accuracy": len(right) / max(1, len(results)), "wrong": [r["path"] for r in wrong]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("make", help="write pictures of MNIST test digits on paper")
+    make.add_argument("folder", type=Path)
+    make.add_argument("--count", type=int, default=1000)
+    make.add_argument("--start", type=int, default=9000, help="first MNIST test index")
+    make.add_argument("--seed", type=int, default=2)
+    scorer = commands.add_parser("score", help="accuracy of a `digitnet predict --json` output on such a set")
+    scorer.add_argument("json_path", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "make":
+        paths = make_set(args.folder, count=args.count, start=args.start, seed=args.seed)
+        print(f"wrote {len(paths)} pictures to {args.folder}")
+    else:
+        result = score(args.json_path)
+        print(f"{result['correct']} of {result['predicted']} correct: {result['accuracy']:.2%}")
+        for path in result["wrong"]:
+            print("wrong:", path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
