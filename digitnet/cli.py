@@ -193,18 +193,26 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--index", "-i", metavar="INTEGER", default=None, help="Test image to check. Without it, asks for indices at a prompt.")
+@click.option("--image", "image_path", type=click.Path(path_type=Path), default=None, help="Predict the digit in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.")
 @model_option
 @data_option
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, show_default="digit_INDEX.png", help="Where to save the figure.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, show_default="digit_INDEX.png, or STEM_prediction.png for --image", help="Where to save the figure.")
 @click.option("--no-plot", is_flag=True, help="Do not draw a figure.")
 @click.option("--show", is_flag=True, help="Open the figure in a window instead of saving it (needs a display).")
 @reports_errors
-def check(index, model_path, data, plot_path, no_plot, show):
-    """Predict a test digit and compare it with its true label."""
+def check(index, image_path, model_path, data, plot_path, no_plot, show):
+    """Predict a test digit and compare it with its true label (or the digit in --image)."""
     from .check import parse_index
     from .data import load_dataset
     from .modelio import load_model
 
+    if image_path is not None:
+        from .errors import UsageError
+
+        if index is not None:
+            raise UsageError("give --index or --image, not both")
+        _check_image(image_path, model_path, plot_path, no_plot, show)
+        return
     test = load_dataset(data, splits=("test",)).test
     if index is not None:
         index = parse_index(index, len(test))  # a bad index fails before the slow model load
@@ -227,6 +235,20 @@ def _check_one(model, test, index, plot_path, no_plot, show):
     click.echo(result.line())
     if not no_plot:
         _plot_digit(result.image, result.prediction, result.label, plot_path or Path(f"digit_{result.index}.png"), show)
+
+
+def _check_image(image_path, model_path, plot_path, no_plot, show):
+    """`check --image`: predict one picture through the MNIST recipe; no true label."""
+    from .modelio import load_model
+    from .predict import predict_prepared
+    from .preprocess import image_to_digit
+
+    image = image_to_digit(image_path)  # a bad picture fails before the slow model load
+    result = predict_prepared(load_model(model_path), [(image_path, image)])[0]
+    click.echo(result.line(verb="predicted "))
+    if not no_plot:
+        default_plot = Path(f"{Path(image_path).stem}_prediction.png")
+        _plot_digit(result.image, result.prediction, None, plot_path or default_plot, show)
 
 
 def _plot_digit(image, prediction, label, path, show):
@@ -261,6 +283,105 @@ def _prompt_loop(model, test, plot_path, no_plot, show):
             click.echo(f"Error: {exc}; try again", err=True)
             continue
         _check_one(model, test, index, plot_path, no_plot, show)
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("inputs", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_option
+@click.option("--top", type=click.IntRange(1, 10), default=1, help="Also show the next TOP-1 most likely digits.")
+@click.option("--json", "as_json", is_flag=True, help='Print a JSON array of {"path", "digit", "confidence", "probabilities", "unsure"} instead of lines.')
+@click.option("--save-preprocessed", "preprocessed_dir", type=click.Path(path_type=Path), default=None, help="Folder (created if missing) for the 28×28 image the model saw, one STEM.png per input.")
+@reports_errors
+def predict(inputs, model_path, top, as_json, preprocessed_dir):
+    """Predict the digit in each picture: image files, or folders of them.
+
+    \b
+    Each picture (PNG, JPEG, BMP, GIF, TIFF, WebP; dark ink on light paper or the
+    reverse; any size) is prepared the way MNIST was made: paper removed, the ink
+    fitted into 20×20 keeping its shape, centre of mass at the centre of 28×28.
+    Folders: the image files directly inside, sorted; other files are skipped.
+    Prints "PATH: DIGIT (PROBABILITY)"; below 50% the line is flagged unsure.
+    A picture that cannot be used gets one error line and the exit status is 1;
+    the others are still predicted.
+    """
+    import json
+
+    from .modelio import load_model
+    from .predict import find_images, predict_prepared, prepare_images, prepare_output_folder, preprocessed_paths, save_preprocessed
+
+    if preprocessed_dir is not None:
+        prepare_output_folder(preprocessed_dir)
+
+    def report(failure):
+        click.echo(f"Error: {failure.message}", err=True)
+
+    paths, failures = find_images(inputs)
+    for failure in failures:
+        report(failure)
+    attempted = len(paths) + len(failures)
+    results = []
+    if paths:
+        model = load_model(model_path)  # once, before the pictures: a wrong --model fails at once
+        prepared, bad = prepare_images(paths, on_failure=report)
+        failures += bad
+        results = predict_prepared(model, prepared)
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in results], indent=2))
+    else:
+        for result in results:
+            click.echo(result.line(top))
+    if preprocessed_dir is not None and results:
+        for result, target in zip(results, preprocessed_paths(results, preprocessed_dir, paths)):
+            save_preprocessed(result.image, target)
+        if not as_json:
+            click.echo(f"preprocessed 28×28 images: {preprocessed_dir}/")
+    if failures:
+        raise DigitnetError(f"{len(failures)} of {attempted} inputs could not be predicted (see above)")
+
+
+# --------------------------------------------------------------------------- draw
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@model_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", help="Address to listen on; the default lets only this computer in.")
+@click.option("--open/--no-open", "open_browser", default=True, help="Open the page in a web browser (when there is a display).")
+@click.option("--log", "log_requests", is_flag=True, help="Print one line per request.")
+@reports_errors
+def draw(model_path, port, host, open_browser, log_requests):
+    """Draw digits in a web page and watch the network guess as you draw."""
+    from .web import Predictor, bind_server, is_loopback
+
+    server = bind_server(host, port, log_requests=log_requests)  # a busy port fails before the slow load
+    try:
+        server.predictor = Predictor.load(model_path)
+        click.echo(f"digitnet draw: serving {model_path} at {server.url}  (Ctrl-C to stop)")
+        if not is_loopback(host):
+            click.echo(f"warning: listening on {host}: other computers on the network can open this page", err=True)
+        if open_browser:
+            _open_browser(server.url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("\ndigitnet draw: stopped")
+    finally:
+        server.server_close()
+
+
+def _open_browser(url: str) -> None:
+    import os
+    import webbrowser
+
+    # Without a display, webbrowser would start a text browser inside this terminal.
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        click.echo("no display to open a browser on; open the address above yourself")
+        return
+    if not webbrowser.open(url):
+        click.echo("could not open a browser; open the address above yourself")
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -330,48 +451,6 @@ def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -
     )
     plots.save_figure(gallery, mistakes_path)
     return {"confusion": str(confusion_path), "mistakes": str(mistakes_path)}
-
-
-# --------------------------------------------------------------------------- draw
-
-
-@cli.command(context_settings=CONTEXT_SETTINGS)
-@model_option
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on (0 picks a free one).")
-@click.option("--host", default="127.0.0.1", help="Address to listen on; the default lets only this computer in.")
-@click.option("--open/--no-open", "open_browser", default=True, help="Open the page in a web browser (when there is a display).")
-@click.option("--log", "log_requests", is_flag=True, help="Print one line per request.")
-@reports_errors
-def draw(model_path, port, host, open_browser, log_requests):
-    """Draw digits in a web page and watch the network guess as you draw."""
-    from .web import Predictor, bind_server, is_loopback
-
-    server = bind_server(host, port, log_requests=log_requests)  # a busy port fails before the slow load
-    try:
-        server.predictor = Predictor.load(model_path)
-        click.echo(f"digitnet draw: serving {model_path} at {server.url}  (Ctrl-C to stop)")
-        if not is_loopback(host):
-            click.echo(f"warning: listening on {host}: other computers on the network can open this page", err=True)
-        if open_browser:
-            _open_browser(server.url)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            click.echo("\ndigitnet draw: stopped")
-    finally:
-        server.server_close()
-
-
-def _open_browser(url: str) -> None:
-    import os
-    import webbrowser
-
-    # Without a display, webbrowser would start a text browser inside this terminal.
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        click.echo("no display to open a browser on; open the address above yourself")
-        return
-    if not webbrowser.open(url):
-        click.echo("could not open a browser; open the address above yourself")
 
 
 # --------------------------------------------------------------------------- entry points
