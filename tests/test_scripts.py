@@ -49,6 +49,7 @@ def test_model_py_trains_and_saves_model_keras_in_the_cwd(idx_dir, tmp_path):
     assert re.search(r"test accuracy \d+\.\d\d% .*saved model\.keras", completed.stdout), completed.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.history.png", "model.keras", "model.keras.json"]
     assert json.loads((tmp_path / "model.keras.json").read_text())["epochs"] == 1
+    assert_no_tensorflow_noise(completed.stderr)
     assert completed.stderr == ""
 
 
@@ -77,6 +78,7 @@ def test_digitchecker_py_prompt_reads_indices_from_stdin(trained_model_path, idx
 
     assert completed.returncode == 0, completed.stderr
     assert [int(m.group(1)) for m in RESULT_LINE.finditer(completed.stdout)] == [3, 5]
+    assert_no_tensorflow_noise(completed.stderr)
     assert completed.stderr.startswith("Error: index 'abc' is not a whole number")
     assert len(completed.stderr.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.keras"]
