@@ -118,3 +118,22 @@ def _patch_python_open(monkeypatch, folder: Path, budget: int | None) -> None:
 def leftovers(folder) -> list[str]:
     """Temporary or probe files digitnet may have left in ``folder`` (there must be none)."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".") and (".tmp" in p.name or p.name.endswith(".probe")))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 4 MB tmpfs mounted for the test (root only; skipped elsewhere): real ENOSPC and EROFS."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tiny tmpfs needs root; the simulated tests cover this case")
+    folder = tmp_path / "tiny-disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the simulated tests cover this case")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -448,3 +449,85 @@ def test_scripts_report_errors_in_one_line(tmp_path, idx_dir):
         assert words in lines[-1] and lines[-1].startswith("Error: "), lines
         assert len(lines) == (3 if code == 2 and lines[0].startswith("Usage:") else 1), lines
         assert done.stdout == ""
+
+
+# --------------------------------------------------------------------------- pictures (predict, check --image)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares a huge canvas: decoding it would need gigabytes."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1), 255).save(buffer, format="PNG")
+    raw = bytearray(buffer.getvalue())
+    ihdr = raw.index(b"IHDR")
+    raw[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    raw[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(raw[ihdr : ihdr + 17])))
+    return bytes(raw)
+
+
+@pytest.fixture(scope="module")
+def bad_pictures(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("pictures")
+    (folder / "text.png").write_text("not a picture")
+    (folder / "empty.png").write_bytes(b"")
+    Image.new("L", (120, 120), 255).save(folder / "blank.png")
+    (folder / "bomb.png").write_bytes(_png_claiming(30_000, 30_000))
+    return {
+        "not an image": (folder / "text.png", "is not an image"),
+        "empty": (folder / "empty.png", "is empty"),
+        "blank page": (folder / "blank.png", "no ink found"),
+        "decompression bomb": (folder / "bomb.png", "refused"),
+        "missing": (folder / "missing.png", "no such file"),
+    }
+
+
+@pytest.fixture(scope="module")
+def odd_pictures(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("odd")
+    ink = np.full((60, 60), 255, np.uint8)
+    ink[12:48, 27:33] = 0
+    Image.fromarray(ink.astype(np.uint16) * 257).save(folder / "sixteen-bit.png")
+    frames = [Image.fromarray(ink), Image.fromarray(255 - ink)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return [folder / "sixteen-bit.png", folder / "animated.gif"]
+
+
+def _picture_commands(picture, model_file):
+    commands = {}
+    if "predict" in cli.commands:
+        commands["predict"] = ["predict", picture, "--model", model_file]
+    if any("--image" in p.opts for p in check.params):
+        commands["check --image"] = ["check", "--image", picture, "--model", model_file, "--no-plot"]
+    if not commands:
+        pytest.skip("no command reads pictures yet")
+    return commands
+
+
+@pytest.mark.parametrize("case", ["not an image", "empty", "blank page", "decompression bomb", "missing"])
+def test_bad_pictures(bad_pictures, model_file, case):
+    picture, words = bad_pictures[case]
+    for name, args in _picture_commands(picture, model_file).items():
+        result = run(cli, args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (name, result.output)
+        lines = result.stderr.splitlines()
+        assert "Traceback" not in result.output and all(line.startswith("Error: ") for line in lines), (name, lines)
+        # `predict` may add a summary line ("1 of 1 inputs could not be predicted") after the reason.
+        assert lines[0].startswith(f"Error: {picture}: ") and words in lines[0], (name, lines)
+
+
+def test_animated_and_16_bit_pictures_are_predicted(odd_pictures, model_file):
+    for picture in odd_pictures:
+        for name, args in _picture_commands(picture, model_file).items():
+            result = run(cli, args)
+            assert result.exit_code == 0 and result.stderr == "", (name, picture, result.output)
+            assert re.search(r"\b\d \(\d+\.\d%\)", result.stdout), (name, result.stdout)

@@ -19,7 +19,7 @@ from digitnet.check import predict_probabilities
 from digitnet.errors import DigitnetError, UsageError
 from digitnet.modelio import check_model_output, find_code, load_model, metadata_path, read_metadata, save_model
 
-from faults import fill_disk_after, leftovers, read_only_folder  # noqa: F401  (fixture)
+from faults import fill_disk_after, leftovers, read_only_folder, tiny_disk  # noqa: F401  (fixtures)
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digitnet"
 
@@ -345,3 +345,22 @@ def test_keras_wrapping_a_disk_error_is_still_reported_as_one(tmp_path, keras, m
 def test_read_only_folder_when_saving(read_only_folder, keras):
     with pytest.raises(DigitnetError, match="cannot write here"):
         save_model(small_model(keras), read_only_folder / "m.keras")
+
+
+def test_real_full_disk_and_read_only_mount(tiny_disk, keras, digits):
+    """The same failures on a real 4 MB file system: ENOSPC mid-save, then EROFS."""
+    import subprocess
+
+    path = tiny_disk / "model.keras"
+    save_model(small_model(keras), path, {"run": "old"})
+    before = predict_probabilities(load_model(path), digits)
+    inputs = keras.Input((28, 28))
+    eight_megabytes = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Dense(2500)(keras.layers.Flatten()(inputs))))
+    with pytest.raises(DigitnetError, match="could not be written \\(No space left on device\\); free some disk space"):
+        save_model(eight_megabytes, path, {"run": "new"})
+    np.testing.assert_allclose(predict_probabilities(load_model(path), digits), before)
+    assert read_metadata(path)["run"] == "old" and leftovers(tiny_disk) == []
+    assert subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)]).returncode == 0
+    with pytest.raises(DigitnetError, match="cannot write here \\(Read-only file system\\)"):
+        check_model_output(path)
+    np.testing.assert_allclose(predict_probabilities(load_model(path), digits), before)
