@@ -43,7 +43,7 @@ def check_writable(path, *, option: str = "--output", min_free_bytes: int = MIN_
     """
     path = Path(path)
     if path.is_dir():
-        raise DigitnetError(f"{path}: is a folder; give a file name (inside it, or elsewhere) to {option}")
+        raise DigitnetError(f"{path}: is a folder; give {option} a file name instead")
     if path.exists() and not path.is_file():
         raise DigitnetError(f"{path}: is not a regular file; choose another {option}")
     folder = path.parent

@@ -319,7 +319,7 @@ def test_output_problems_are_found_before_training(tmp_path, idx_dir, read_only_
     cases = [
         (tmp_path / "no-such-folder" / "model.keras", "folder does not exist; create it or choose another --output"),
         (read_only_folder / "model.keras", "cannot write here"),
-        (tmp_path / "taken.keras", "taken.keras: is a folder; give a file name"),
+        (tmp_path / "taken.keras", "taken.keras: is a folder; give --output a file name instead"),
         (tmp_path / "m.keras", "m.keras.json: is a folder"),
     ]
     for output, words in cases:

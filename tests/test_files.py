@@ -110,7 +110,7 @@ def test_read_only_folder(read_only_folder):
 def test_check_writable_cases(tmp_path, monkeypatch):
     assert check_writable(tmp_path / "ok.keras") == tmp_path / "ok.keras"
     assert leftovers(tmp_path) == []
-    with pytest.raises(DigitnetError, match="is a folder; give a file name"):
+    with pytest.raises(DigitnetError, match="is a folder; give --output a file name instead"):
         check_writable(tmp_path)
     with pytest.raises(DigitnetError, match="folder does not exist; create it or choose another --output"):
         check_writable(tmp_path / "missing" / "m.keras")
