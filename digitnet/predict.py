@@ -97,9 +97,14 @@ def prepare_images(paths, *, on_failure=None) -> tuple[list[tuple[Path, object]]
             prepared.append((path, image_to_digit(path, name=str(path))))
         except DigitnetError as exc:
             failure = Failure(str(path), str(exc))
-            failures.append(failure)
-            if on_failure:
-                on_failure(failure)
+        except Exception as exc:  # a bug on one picture must not cost the others their predictions
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            failure = Failure(str(path), f"{path}: could not be prepared (unexpected {type(exc).__name__}{': ' + reason if reason else ''})")
+        else:
+            continue
+        failures.append(failure)
+        if on_failure:
+            on_failure(failure)
     return prepared, failures
 
 

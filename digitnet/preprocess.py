@@ -359,30 +359,29 @@ def _cells_to_pixels(mask, cell: int, shape):
 
 
 def _ink_is_dark(page) -> bool:
-    """Dark ink on light paper (True) or light on dark: which way the ink stands out from the border.
+    """Dark ink on light paper (True) or light on dark: which way the ink stands out from the paper.
 
-    The paper is read off the picture's border (a digit seldom covers all of it);
-    the ink is the extreme that lies farther from it.
+    The paper is a surface fitted to the page ignoring outliers either way (so a
+    vignette's dark corners or a bright lamp spot do not pass for paper or ink); the
+    ink is the extreme that lies farther from it.
     """
     import numpy as np
 
     height, width = page.shape
-    band = max(1, round(0.04 * min(height, width)))
-    border = np.concatenate(
-        [page[:band].ravel(), page[-band:].ravel(), page[:, :band].ravel(), page[:, -band:].ravel()]
-    )
-    paper = float(np.median(border))
-    smooth = _box_mean3(page)
-    darkest, lightest = np.percentile(smooth, [0.02, 99.98])
-    return (paper - darkest) >= (lightest - paper)
+    paper = _fit_paper(page, either_way=True)
+    residual = _box_mean3(page - paper.over((0, 0, width, height), (width, height)))
+    darkest, lightest = np.percentile(residual, [0.02, 99.98])
+    return -darkest >= lightest
 
 
-def _fit_paper(ink) -> _Paper:
+def _fit_paper(ink, *, either_way: bool = False) -> _Paper:
     """Fit the paper's level (ink bright) over the page, leaving the ink out.
 
     Medians over small blocks, then a polynomial surface fitted to them; blocks far
     above the surface (the ink) are dropped and the fit repeated.  A page too small
     to see the light change across it gets one level: its border's median.
+    ``either_way``: the ink's polarity is not known yet, so blocks far below the
+    surface are dropped too.
     """
     import numpy as np
 
@@ -401,8 +400,13 @@ def _fit_paper(ink) -> _Paper:
     v = (2 * (ys.ravel() + 0.5) * block / height - 1).astype(np.float64)
     top_degree = 3 if min(rows, cols) >= 12 else 2
     # Start from the darker half of the blocks (surely paper, even when a thick digit
-    # covers much of the page), then let the surface bend more as it finds more paper.
-    keep = medians <= np.median(medians)
+    # covers much of the page) or, polarity unknown, the middle half; then let the
+    # surface bend more as it finds more paper.
+    if either_way:
+        low, high = np.percentile(medians, [25, 75])
+        keep = (medians >= low) & (medians <= high)
+    else:
+        keep = medians <= np.median(medians)
     degree, coefficients = 0, np.array([float(np.median(medians[keep]))])
     for step in range(top_degree + 1):
         terms = _terms(step)
@@ -413,7 +417,7 @@ def _fit_paper(ink) -> _Paper:
             coefficients = np.linalg.lstsq(design[keep], medians[keep], rcond=None)[0]
             residual = medians - design @ coefficients
             spread = 1.4826 * float(np.median(np.abs(residual[keep])))
-            keep = residual < max(3 * spread, PAPER_TOLERANCE)
+            keep = (np.abs(residual) if either_way else residual) < max(3 * spread, PAPER_TOLERANCE)
         degree = step
     paper = _Paper(coefficients, degree, ink.shape)
     paper.low, paper.high = float(medians.min()), float(medians[keep].max())
@@ -584,10 +588,11 @@ def _mask_in_box(page: _Page, analysis_box, size):
 
     grown = _neighbourhood(page.mask.astype(np.float32), np.max)
     cell = page.mask_scale
+    rows, cols = grown.shape
     left, top, right, bottom = analysis_box
-    weights = Image.fromarray(grown.astype(np.float32), mode="F").resize(
-        size, Image.BILINEAR, box=(left / cell, top / cell, right / cell, bottom / cell)
-    )
+    # Clamped: the box comes back from whole full-size pixels and may overshoot by a hair.
+    box = (min(left / cell, cols), min(top / cell, rows), min(right / cell, cols), min(bottom / cell, rows))
+    weights = Image.fromarray(grown.astype(np.float32), mode="F").resize(size, Image.BILINEAR, box=box)
     return np.clip(np.asarray(weights, dtype=np.float32), 0.0, 1.0)
 
 

@@ -142,6 +142,24 @@ def test_bad_files_get_one_error_each_and_the_others_are_predicted(pictures, tra
     assert errors[2] == "Error: 2 of 4 inputs could not be predicted (see above)"
 
 
+def test_an_unexpected_failure_on_one_picture_spares_the_others(pictures, trained_model_path, monkeypatch):
+    import digitnet.preprocess
+
+    real = digitnet.preprocess.image_to_digit
+    broken = str(pictures["good"][1])
+
+    def flaky(path, **kwargs):
+        if str(path) == broken:
+            raise RuntimeError("boom")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(digitnet.preprocess, "image_to_digit", flaky)
+    result = run(["predict", pictures["folder"], "--model", trained_model_path])
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 2
+    assert stderr_lines(result)[0] == f"Error: {broken}: could not be prepared (unexpected RuntimeError: boom)"
+
+
 def test_missing_input_still_predicts_the_rest(pictures, trained_model_path, tmp_path):
     result = run(["predict", tmp_path / "typo.png", pictures["good"][2], "--json", "--model", trained_model_path])
     assert result.exit_code == 1

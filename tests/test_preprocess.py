@@ -189,6 +189,25 @@ def test_tinted_noisy_unevenly_lit_paper_is_suppressed(reference):
     assert (result[:3] == 0).all() and (result[-3:] == 0).all()  # no speck or grey paper left
 
 
+def test_faint_pencil_under_a_vignette_is_read_as_dark_ink(reference):
+    # Darker corners than the page's centre must not pass for "light ink on dark paper".
+    paper, prepared = reference
+    height, width = 360, 590
+    ys, xs = np.mgrid[0:height, 0:width]
+    light = 0.8 - 0.5 * ((ys / height - 0.5) ** 2 + (xs / width - 0.5) ** 2)
+    ink = placed(255 - paper, (height, width), (40, 200)).astype(np.float64) / 255
+    page = light * (1 - 0.35 * ink) + np.random.default_rng(2).normal(0, 0.01, light.shape)
+    result = prepare_image(Image.fromarray(np.clip(page * 255, 0, 255).astype(np.uint8)))
+    assert np.corrcoef(result.ravel(), prepared.ravel())[0, 1] > 0.93
+
+
+def test_digit_flush_against_the_edges_of_an_odd_sized_photo(reference):
+    paper, prepared = reference
+    for size, at in (((2999, 4001), (2999 - 280, 4001 - 280)), ((1001, 777), (0, 0))):
+        result = prepare_image(Image.fromarray(placed(paper, size, at, background=255)))
+        assert mean_difference(result, prepared) < 3
+
+
 def test_specks_far_from_the_digit_do_not_move_or_shrink_it(reference):
     paper, prepared = reference
     page = placed(paper, (700, 700), (200, 200), background=255)
@@ -387,8 +406,8 @@ MODES = ["L", "RGB", "RGBA", "LA", "P", "1", "I;16", "I", "F"]
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    width=st.integers(1, 300),
-    height=st.integers(1, 300),
+    width=st.one_of(st.integers(1, 64), st.integers(1, 1500)),
+    height=st.one_of(st.integers(1, 64), st.integers(1, 1500)),
     mode=st.sampled_from(MODES),
     seed=st.integers(0, 2**32 - 1),
     kind=st.sampled_from(["noise", "flat", "digit", "stripes"]),
