@@ -51,9 +51,11 @@ MIN_INK_CONTRAST = 0.10
 NOISE_SIGMAS = 5.0
 # A stroke is where the ink reaches this fraction of the pen's typical strength.
 STROKE_FRACTION = 0.35
+# Noise floor (0–1) for comparing how far ink stands out: below it, a synthetic page is "perfectly quiet".
+QUIETEST_PAPER = 0.003
 # The paper's level is measured on about this many blocks along the page's long side.
 PAPER_GRID = 32
-# Blocks this far (or three robust deviations) above the fitted paper hold ink.
+# Blocks this far (or three robust deviations) from the fitted paper hold ink.
 PAPER_TOLERANCE = 0.03
 # MNIST's strokes are about this thick relative to the digit's long side (2·area /
 # perimeter of the ink, measured on 1000 test digits upscaled ×10: median 0.088, 5th
@@ -330,9 +332,7 @@ def _analyse_page(gray, name: str) -> _Page:
     import numpy as np
 
     page = _as_array(_shrunk(gray, ANALYSIS_SIDE))
-    ink_is_dark = _ink_is_dark(page)
-    ink = 1.0 - page if ink_is_dark else page
-    paper = _fit_paper(ink)
+    ink_is_dark, ink, paper = _ink_and_paper(page)
     signal = ink - paper.over((0, 0, ink.shape[1], ink.shape[0]), (ink.shape[1], ink.shape[0]))
     noise = _noise_sigma(signal)
     smooth = _box_mean3(signal)
@@ -358,30 +358,38 @@ def _cells_to_pixels(mask, cell: int, shape):
     return pixels[: shape[0], : shape[1]]
 
 
-def _ink_is_dark(page) -> bool:
-    """Dark ink on light paper (True) or light on dark: which way the ink stands out from the paper.
+def _ink_and_paper(page):
+    """Decide the polarity: (ink is dark?, ink made bright, the paper's fitted level).
 
-    The paper is a surface fitted to the page ignoring outliers either way (so a
-    vignette's dark corners or a bright lamp spot do not pass for paper or ink); the
-    ink is the extreme that lies farther from it.
+    Both readings are tried — dark ink on light paper, light ink on dark — each with
+    the paper fitted under that reading.  Under the right one the paper is the
+    majority of the page, level and quiet, and the ink stands far above it (in units
+    of the paper's noise); under the wrong one the "ink" is the paper's own brightest
+    pixels, or the fitted "paper" is a mixture of paper and ink and far from quiet.  This holds for a
+    vignetted photo (darker corners are not "paper darker than the ink") and for a
+    marker digit covering much of the page (the border is partly ink).
     """
     import numpy as np
 
-    height, width = page.shape
-    paper = _fit_paper(page, either_way=True)
-    residual = _box_mean3(page - paper.over((0, 0, width, height), (width, height)))
-    darkest, lightest = np.percentile(residual, [0.02, 99.98])
-    return -darkest >= lightest
+    best = None
+    for ink_is_dark in (True, False):
+        ink = 1.0 - page if ink_is_dark else page
+        paper = _fit_paper(ink)
+        signal = _box_mean3(ink - paper.over((0, 0, ink.shape[1], ink.shape[0]), (ink.shape[1], ink.shape[0])))
+        typical = float(np.median(signal))
+        spread = max(_noise_sigma(signal), QUIETEST_PAPER)
+        standing_out = (float(np.percentile(signal, 99.9)) - typical) / spread
+        if best is None or standing_out > best[0]:
+            best = (standing_out, ink_is_dark, ink, paper)
+    return best[1:]
 
 
-def _fit_paper(ink, *, either_way: bool = False) -> _Paper:
+def _fit_paper(ink) -> _Paper:
     """Fit the paper's level (ink bright) over the page, leaving the ink out.
 
     Medians over small blocks, then a polynomial surface fitted to them; blocks far
-    above the surface (the ink) are dropped and the fit repeated.  A page too small
+    from the surface (the ink) are dropped and the fit repeated.  A page too small
     to see the light change across it gets one level: its border's median.
-    ``either_way``: the ink's polarity is not known yet, so blocks far below the
-    surface are dropped too.
     """
     import numpy as np
 
@@ -400,13 +408,8 @@ def _fit_paper(ink, *, either_way: bool = False) -> _Paper:
     v = (2 * (ys.ravel() + 0.5) * block / height - 1).astype(np.float64)
     top_degree = 3 if min(rows, cols) >= 12 else 2
     # Start from the darker half of the blocks (surely paper, even when a thick digit
-    # covers much of the page) or, polarity unknown, the middle half; then let the
-    # surface bend more as it finds more paper.
-    if either_way:
-        low, high = np.percentile(medians, [25, 75])
-        keep = (medians >= low) & (medians <= high)
-    else:
-        keep = medians <= np.median(medians)
+    # covers much of the page), then let the surface bend more as it finds more paper.
+    keep = medians <= np.median(medians)
     degree, coefficients = 0, np.array([float(np.median(medians[keep]))])
     for step in range(top_degree + 1):
         terms = _terms(step)
@@ -417,10 +420,11 @@ def _fit_paper(ink, *, either_way: bool = False) -> _Paper:
             coefficients = np.linalg.lstsq(design[keep], medians[keep], rcond=None)[0]
             residual = medians - design @ coefficients
             spread = 1.4826 * float(np.median(np.abs(residual[keep])))
-            keep = (np.abs(residual) if either_way else residual) < max(3 * spread, PAPER_TOLERANCE)
+            # Far above: ink.  Far below: ink of the other polarity, when this reading is the wrong one.
+            keep = np.abs(residual) < max(3 * spread, PAPER_TOLERANCE)
         degree = step
     paper = _Paper(coefficients, degree, ink.shape)
-    paper.low, paper.high = float(medians.min()), float(medians[keep].max())
+    paper.low, paper.high = float(medians[keep].min()), float(medians[keep].max())
     return paper
 
 

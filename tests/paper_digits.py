@@ -6,6 +6,7 @@ and, run as a script, to measure how well `digitnet predict` reads such pictures
     python tests/paper_digits.py make /tmp/paper --count 1000 --start 9000 --seed 2
     digitnet predict /tmp/paper --json --model model.keras > /tmp/paper.json
     python tests/paper_digits.py score /tmp/paper.json
+    python tests/paper_digits.py make /tmp/drawn --drawn ...   (digits drawn with pen strokes)
 
 Each picture takes one MNIST test digit (bundled with digitnet), scales it up to a
 60–480 px digit, re-inks it with a thinner or thicker pen, tilts it a little, and
@@ -55,7 +56,18 @@ def on_paper(digit28, rng, *, canvas=None) -> Image.Image:
     """One photo-like RGB picture of the digit on a sheet (ink, paper and light drawn at random)."""
     width, height = canvas or (int(rng.integers(200, 601)), int(rng.integers(200, 601)))
     digit_height = int(rng.uniform(0.3, 0.8) * min(width, height))
-    ink = ink_strokes(digit28, rng, digit_height)
+    return photo_of(ink_strokes(digit28, rng, digit_height), rng, width, height)
+
+
+def drawn_on_paper(digit: int, rng, *, canvas=None) -> Image.Image:
+    """Like on_paper, but the digit is drawn here with pen strokes, not taken from MNIST."""
+    width, height = canvas or (int(rng.integers(200, 601)), int(rng.integers(200, 601)))
+    digit_height = int(rng.uniform(0.3, 0.8) * min(width, height))
+    return photo_of(drawn_strokes(digit, rng, digit_height), rng, width, height)
+
+
+def photo_of(ink, rng, width: int, height: int) -> Image.Image:
+    """An ink mask (float, 1 = full ink) tilted, placed off-centre on a photographed sheet."""
     ink_img = Image.fromarray(ink, mode="F").rotate(float(rng.normal(0, 5)), resample=Image.BILINEAR, expand=True)
     ink = np.clip(np.asarray(ink_img, dtype=np.float32), 0, 1)
     ink = _cropped(ink)
@@ -83,6 +95,57 @@ def on_paper(digit28, rng, *, canvas=None) -> Image.Image:
     picture = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB")
     blur = rng.uniform(0, 1.5)
     return picture.filter(ImageFilter.GaussianBlur(blur)) if blur > 0.3 else picture
+
+
+# Each digit as pen strokes in a box 0.6 wide and 1 tall (y down): lists of control
+# points, each list one stroke; "~" marks a stroke smoothed through its points.
+STROKES = {
+    0: [("~", [(0.3, 0.0), (0.05, 0.2), (0.02, 0.55), (0.15, 0.92), (0.35, 1.0), (0.55, 0.8), (0.58, 0.4), (0.5, 0.1), (0.3, 0.0), (0.2, 0.05)])],
+    1: [("-", [(0.35, 0.0), (0.3, 1.0)])],
+    2: [("~", [(0.05, 0.25), (0.15, 0.05), (0.35, 0.0), (0.55, 0.15), (0.5, 0.4), (0.25, 0.7), (0.03, 1.0)]), ("-", [(0.03, 1.0), (0.6, 0.98)])],
+    3: [("~", [(0.05, 0.12), (0.3, 0.0), (0.55, 0.15), (0.5, 0.35), (0.25, 0.47)]), ("~", [(0.25, 0.47), (0.52, 0.6), (0.58, 0.8), (0.4, 0.98), (0.12, 0.96), (0.02, 0.85)])],
+    4: [("-", [(0.4, 0.0), (0.02, 0.65), (0.6, 0.65)]), ("-", [(0.45, 0.3), (0.45, 1.0)])],
+    5: [("-", [(0.55, 0.0), (0.12, 0.0), (0.08, 0.45)]), ("~", [(0.08, 0.45), (0.3, 0.38), (0.52, 0.5), (0.56, 0.75), (0.38, 0.97), (0.15, 0.97), (0.02, 0.85)])],
+    6: [("~", [(0.5, 0.02), (0.25, 0.2), (0.08, 0.55), (0.1, 0.85), (0.3, 1.0), (0.5, 0.88), (0.52, 0.65), (0.3, 0.52), (0.1, 0.65)])],
+    7: [("-", [(0.0, 0.02), (0.6, 0.0), (0.22, 1.0)])],
+    8: [("~", [(0.3, 0.48), (0.1, 0.3), (0.12, 0.08), (0.3, 0.0), (0.5, 0.08), (0.5, 0.3), (0.3, 0.48), (0.05, 0.7), (0.12, 0.95), (0.32, 1.0), (0.55, 0.9), (0.55, 0.68), (0.3, 0.48)])],
+    9: [("~", [(0.55, 0.25), (0.4, 0.02), (0.15, 0.05), (0.05, 0.3), (0.25, 0.5), (0.5, 0.4), (0.55, 0.25)]), ("~", [(0.55, 0.25), (0.52, 0.6), (0.45, 1.0)])],
+}
+
+
+def drawn_strokes(digit: int, rng, height: int) -> np.ndarray:
+    """The digit drawn with a round pen along jittered, slanted STROKES: float ink mask."""
+    from PIL import ImageDraw
+
+    scale = height * 4  # drawn 4× larger, then shrunk: smooth edges
+    pen = max(1, int(rng.uniform(0.03, 0.14) * scale))
+    slant = rng.normal(0.12, 0.12)
+    squash = rng.uniform(0.75, 1.25)
+    margin = pen + int(0.2 * scale)
+    size = (int(0.9 * scale * squash) + 2 * margin, scale + 2 * margin)
+    canvas = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(canvas)
+    for kind, points in STROKES[digit]:
+        jittered = [(x + rng.normal(0, 0.025), y + rng.normal(0, 0.025)) for x, y in points]
+        path = _smooth(jittered) if kind == "~" else jittered
+        pixels = [(margin + (x * squash + slant * (1 - y)) * scale, margin + y * scale) for x, y in path]
+        draw.line(pixels, fill=255, width=pen, joint="curve")
+        for x, y in (pixels[0], pixels[-1]):
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    small = canvas.resize((max(1, size[0] // 4), max(1, size[1] // 4)), Image.BOX)
+    return _cropped(np.asarray(small, dtype=np.float32) / 255.0)
+
+
+def _smooth(points, steps: int = 12):
+    """A Catmull-Rom curve through ``points``."""
+    padded = [points[0]] + list(points) + [points[-1]]
+    curve = []
+    for i in range(1, len(padded) - 2):
+        p0, p1, p2, p3 = (np.array(p) for p in padded[i - 1 : i + 3])
+        for t in np.linspace(0, 1, steps, endpoint=False):
+            curve.append(tuple(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3)))
+    curve.append(tuple(points[-1]))
+    return curve
 
 
 def _cropped(ink):
@@ -154,7 +217,7 @@ def encode(picture: Image.Image, fmt: str, rng) -> tuple[bytes, str]:
     return out.getvalue(), suffix
 
 
-def make_set(folder: Path, *, count: int, start: int, seed: int) -> list[Path]:
+def make_set(folder: Path, *, count: int, start: int, seed: int, drawn: bool = False) -> list[Path]:
     from digitnet.data import load_dataset
 
     test = load_dataset(splits=("test",)).test
@@ -162,7 +225,10 @@ def make_set(folder: Path, *, count: int, start: int, seed: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(start, start + count):
-        picture = on_paper(test.images[index], rng)
+        if drawn:
+            picture = drawn_on_paper(int(test.labels[index]), rng)  # MNIST's labels, our own strokes
+        else:
+            picture = on_paper(test.images[index], rng)
         fmt = str(rng.choice(FORMATS, p=FORMAT_WEIGHTS))
         data, suffix = encode(picture, fmt, rng)
         path = folder / f"{index:05d}_d{int(test.labels[index])}{suffix}"
@@ -190,11 +256,12 @@ def main(argv=None):
     make.add_argument("--count", type=int, default=1000)
     make.add_argument("--start", type=int, default=9000, help="first MNIST test index")
     make.add_argument("--seed", type=int, default=2)
+    make.add_argument("--drawn", action="store_true", help="draw the digits with pen strokes instead of taking MNIST's")
     scorer = commands.add_parser("score", help="accuracy of a `digitnet predict --json` output on such a set")
     scorer.add_argument("json_path", type=Path)
     args = parser.parse_args(argv)
     if args.command == "make":
-        paths = make_set(args.folder, count=args.count, start=args.start, seed=args.seed)
+        paths = make_set(args.folder, count=args.count, start=args.start, seed=args.seed, drawn=args.drawn)
         print(f"wrote {len(paths)} pictures to {args.folder}")
     else:
         result = score(args.json_path)

@@ -201,6 +201,17 @@ def test_faint_pencil_under_a_vignette_is_read_as_dark_ink(reference):
     assert np.corrcoef(result.ravel(), prepared.ravel())[0, 1] > 0.93
 
 
+def test_marker_digit_covering_much_of_the_page_is_still_dark_ink():
+    # Thick strokes over a third of the page: the border and the darker half are partly ink.
+    page = Image.new("L", (340, 340), 235)
+    ImageDraw.Draw(page).ellipse((40, 30, 300, 320), outline=60, width=90)
+    page = np.asarray(page, dtype=np.float64) + np.random.default_rng(3).normal(0, 4, (340, 340))
+    dark_on_light = np.clip(page, 0, 255).astype(np.uint8)
+    result = prepare_image(Image.fromarray(dark_on_light))
+    assert mean_difference(result, prepare_image(Image.fromarray(255 - dark_on_light))) < 2
+    assert result[14, 14] == 0 and result[14, 5] > 128  # a ring: the hole is paper, the ring is ink
+
+
 def test_digit_flush_against_the_edges_of_an_odd_sized_photo(reference):
     paper, prepared = reference
     for size, at in (((2999, 4001), (2999 - 280, 4001 - 280)), ((1001, 777), (0, 0))):
