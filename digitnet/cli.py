@@ -328,15 +328,16 @@ def predict(inputs, model_path, top, as_json, preprocessed_dir):
         prepared, bad = prepare_images(paths, on_failure=report)
         failures += bad
         results = predict_prepared(model, prepared)
+    if preprocessed_dir is not None:
+        # Written before anything is printed: a reader that stops early (| head) must not cost the files.
+        for result, target in zip(results, preprocessed_paths(results, preprocessed_dir, paths)):
+            save_preprocessed(result.image, target)
     if as_json:
         click.echo(json.dumps([r.as_json() for r in results], indent=2))
     else:
         for result in results:
             click.echo(result.line(top))
-    if preprocessed_dir is not None and results:
-        for result, target in zip(results, preprocessed_paths(results, preprocessed_dir, paths)):
-            save_preprocessed(result.image, target)
-        if not as_json:
+        if preprocessed_dir is not None and results:
             click.echo(f"preprocessed 28×28 images: {preprocessed_dir}/")
     if failures:
         raise DigitnetError(f"{len(failures)} of {attempted} inputs could not be predicted (see above)")
