@@ -365,9 +365,9 @@ def _ink_and_paper(page):
     the paper fitted under that reading.  Under the right one the paper is the
     majority of the page, level and quiet, and the ink stands far above it (in units
     of the paper's noise); under the wrong one the "ink" is the paper's own brightest
-    pixels, or the fitted "paper" is a mixture of paper and ink and far from quiet.  This holds for a
-    vignetted photo (darker corners are not "paper darker than the ink") and for a
-    marker digit covering much of the page (the border is partly ink).
+    pixels, or the fitted "paper" is a mixture of paper and ink and far from quiet.
+    This holds for a vignetted photo (darker corners are not "paper darker than the
+    ink") and for a marker digit covering much of the page (the border is partly ink).
     """
     import numpy as np
 
@@ -541,51 +541,45 @@ def _label(grid):
 # --------------------------------------------------------------------------- the digit
 
 
-def _digit_box(page: _Page, gray_size, analysis_shape):
+def _digit_box(page: _Page, gray_size):
     """The kept strokes' bounding box in full-image pixels (with a cell of margin)."""
     import numpy as np
 
     rows = np.nonzero(page.mask.any(axis=1))[0]
     cols = np.nonzero(page.mask.any(axis=0))[0]
-    to_analysis = page.mask_scale
-    a_height, a_width = analysis_shape
-    top = max(0, (rows[0] - 1) * to_analysis)
-    bottom = min(a_height, (rows[-1] + 2) * to_analysis)
-    left = max(0, (cols[0] - 1) * to_analysis)
-    right = min(a_width, (cols[-1] + 2) * to_analysis)
-    scale_x, scale_y = gray_size[0] / a_width, gray_size[1] / a_height
+    cell = page.mask_scale
+    height, width = page.shape
+    top, bottom = max(0, (rows[0] - 1) * cell), min(height, (rows[-1] + 2) * cell)
+    left, right = max(0, (cols[0] - 1) * cell), min(width, (cols[-1] + 2) * cell)
+    scale_x, scale_y = gray_size[0] / width, gray_size[1] / height
     return (
-        (left, top, right, bottom),
-        (
-            int(np.floor(left * scale_x)),
-            int(np.floor(top * scale_y)),
-            int(np.ceil(right * scale_x)),
-            int(np.ceil(bottom * scale_y)),
-        ),
+        int(np.floor(left * scale_x)),
+        int(np.floor(top * scale_y)),
+        int(np.ceil(right * scale_x)),
+        int(np.ceil(bottom * scale_y)),
     )
 
 
 def _digit_ink(gray, page: _Page):
     """The digit's ink in [0, 1] (paper 0), cut from the full-resolution picture."""
     import numpy as np
-    from PIL import Image
 
-    analysis_box, full_box = _digit_box(page, gray.size, page.shape)
+    full_box = _digit_box(page, gray.size)
     crop = _shrunk(gray.crop(full_box), DIGIT_WORK_SIDE)
     size = crop.size
     ink = _as_array(crop)
     if page.ink_is_dark:
         ink = 1.0 - ink
-    # The analysis box in full-image pixels is full_box; map it back exactly.
+    # The cut-out's box in page coordinates, from the whole pixels actually cut.
     scale_x, scale_y = page.shape[1] / gray.size[0], page.shape[0] / gray.size[1]
-    exact_box = (full_box[0] * scale_x, full_box[1] * scale_y, full_box[2] * scale_x, full_box[3] * scale_y)
-    signal = ink - page.paper.over(exact_box, size)
+    box = (full_box[0] * scale_x, full_box[1] * scale_y, full_box[2] * scale_x, full_box[3] * scale_y)
+    signal = ink - page.paper.over(box, size)
     floor = min(max(3.0 * page.noise, 0.15 * page.ink_level), 0.5 * page.ink_level)
     strength = np.clip((signal - floor) / (page.ink_level - floor), 0.0, 1.0)
-    return strength * _mask_in_box(page, exact_box, size)
+    return strength * _mask_in_box(page, box, size)
 
 
-def _mask_in_box(page: _Page, analysis_box, size):
+def _mask_in_box(page: _Page, box, size):
     """The kept-strokes mask, grown by one cell, as soft weights over the cut-out."""
     import numpy as np
     from PIL import Image
@@ -593,7 +587,7 @@ def _mask_in_box(page: _Page, analysis_box, size):
     grown = _neighbourhood(page.mask.astype(np.float32), np.max)
     cell = page.mask_scale
     rows, cols = grown.shape
-    left, top, right, bottom = analysis_box
+    left, top, right, bottom = box
     # Clamped: the box comes back from whole full-size pixels and may overshoot by a hair.
     box = (min(left / cell, cols), min(top / cell, rows), min(right / cell, cols), min(bottom / cell, rows))
     weights = Image.fromarray(grown.astype(np.float32), mode="F").resize(size, Image.BILINEAR, box=box)
@@ -708,8 +702,9 @@ def prepare_image(image, *, name: str = "image"):
 
     Grey levels (alpha on white), polarity (ink made bright), paper removed (level
     measured across the page, so tint and uneven light go to 0), specks dropped, the
-    ink's bounding box fitted into 20×20 keeping its aspect ratio, very thin strokes
-    thickened towards MNIST's, centre of mass moved to the centre of 28×28.
+    ink's bounding box fitted into 20×20 keeping its aspect ratio, strokes much
+    thinner or thicker than MNIST's brought into its range, centre of mass moved to
+    the centre of 28×28.
     Raises DigitnetError "...: no ink found — is the page blank?" when there is no digit.
     """
     import numpy as np
@@ -719,7 +714,9 @@ def prepare_image(image, *, name: str = "image"):
     ink = _tight(_digit_ink(gray, page))
     if ink is None:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
-    digit = _fitted(_tight(_pen_normalised(_at_pen_scale(ink)), level=0.05))
+    at_scale = _at_pen_scale(ink)
+    normalised = _tight(_pen_normalised(at_scale), level=0.05)
+    digit = _fitted(at_scale if normalised is None else normalised)
     peak = float(digit.max())
     if peak <= 0:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
