@@ -45,6 +45,9 @@ SPECK_FRACTION = 0.08
 SPECK_EXTENT = 0.25
 # Smaller pieces count only this close to the main stroke (fraction of its extent).
 NEAR_FRACTION = 0.3
+# A line at least this long (fraction of the page) and this thin is a rule of lined paper.
+RULE_LENGTH = 0.8
+RULE_THICKNESS = 0.04
 # Weakest ink (paper-to-ink contrast, 0–1) that counts as something written.
 MIN_INK_CONTRAST = 0.10
 # How many noise standard deviations above the paper level the ink must stand out.
@@ -460,6 +463,7 @@ def _stroke_mask(binary):
     """
     import numpy as np
 
+    binary = _without_ruled_lines(binary)
     height, width = binary.shape
     cell = max(1, -(-max(height, width) // COMPONENT_GRID_SIDE))
     rows, cols = -(-height // cell), -(-width // cell)
@@ -467,8 +471,46 @@ def _stroke_mask(binary):
     padded[:height, :width] = binary
     grid = padded.reshape(rows, cell, cols, cell).any(axis=(1, 3))
     labels, blobs = _label(grid)
-    keep = [number for number, blob in enumerate(blobs, start=1) if _is_stroke(blob, max(blobs, key=_Blob.area))]
+    if not blobs:
+        return grid, cell
+    # Ruled or squared paper: parallel lines across the whole page are not part of any
+    # digit (one such line alone may well be a "1" filling the picture).
+    rules = set()
+    for direction in ("across", "down"):
+        lines = [blob for blob in blobs if blob.is_rule(rows, cols, direction)]
+        if len(lines) >= 2:
+            rules.update(map(id, lines))
+    candidates = [blob for blob in blobs if id(blob) not in rules] or blobs
+    main = max(candidates, key=_Blob.area)
+    keep = [number for number, blob in enumerate(blobs, start=1) if blob in candidates and _is_stroke(blob, main)]
     return np.isin(labels, keep), cell
+
+
+def _without_ruled_lines(binary):
+    """``binary`` without the rows and columns inked nearly end to end (ruled or squared paper).
+
+    Only when there are several such lines: one alone may be the stroke of a "1" or a
+    "7" that fills the picture.  Lines photographed at an angle are caught later, as
+    long thin blobs (_Blob.is_rule).
+    """
+    full_rows = binary.mean(axis=1) >= RULE_LENGTH
+    full_cols = binary.mean(axis=0) >= RULE_LENGTH
+    if _line_count(full_rows) < 2 and _line_count(full_cols) < 2:
+        return binary
+    cleaned = binary.copy()
+    if _line_count(full_rows) >= 2:
+        cleaned[full_rows, :] = False
+    if _line_count(full_cols) >= 2:
+        cleaned[:, full_cols] = False
+    return cleaned
+
+
+def _line_count(flags) -> int:
+    """How many separate runs of True: adjacent rows of one thick line count once."""
+    import numpy as np
+
+    flags = np.asarray(flags, dtype=np.int8)
+    return int((np.diff(np.concatenate([[0], flags])) == 1).sum())
 
 
 class _Blob:
@@ -487,6 +529,13 @@ class _Blob:
 
     def extent(self):
         return max(self.bottom - self.top, self.right - self.left) + 1
+
+    def is_rule(self, rows: int, cols: int, direction: str) -> bool:
+        """A thin line running ``direction`` ("across" or "down") over nearly the whole page."""
+        height, width = self.bottom - self.top + 1, self.right - self.left + 1
+        if direction == "across":
+            return width >= RULE_LENGTH * cols and height <= max(2, RULE_THICKNESS * rows)
+        return height >= RULE_LENGTH * rows and width <= max(2, RULE_THICKNESS * cols)
 
     def near(self, other, margin):
         return (

@@ -227,6 +227,26 @@ def test_specks_far_from_the_digit_do_not_move_or_shrink_it(reference):
     assert mean_difference(prepare_image(Image.fromarray(page)), prepared) < 3
 
 
+@pytest.mark.parametrize("paper_kind", ["lined", "squared"])
+def test_ruled_and_squared_paper_lines_are_not_the_digit(reference, paper_kind):
+    paper, prepared = reference
+    page = placed(paper, (600, 500), (250, 120), background=255).astype(np.float64)
+    rules = np.zeros(page.shape, dtype=bool)
+    rules[10::32] = True
+    if paper_kind == "squared":
+        rules[:, 10::32] = True
+    page[rules] = np.minimum(page[rules], 150)  # grey-blue lines, lighter than the ink
+    result = prepare_image(Image.fromarray(page.astype(np.uint8)))
+    assert np.corrcoef(result.ravel(), prepared.ravel())[0, 1] > 0.9
+
+
+def test_one_long_stroke_filling_the_picture_is_kept():
+    page = np.full((300, 200), 255, dtype=np.uint8)
+    page[:, 90:104] = 0  # a "1" from top to bottom: one line, not ruled paper
+    height, width = ink_box(prepare_image(Image.fromarray(page)), level=64)
+    assert height == FIT_SIZE and width <= 3
+
+
 def test_thin_stroke_of_a_fine_pen_is_thickened_towards_mnist():
     page = Image.new("L", (500, 500), 255)
     ImageDraw.Draw(page).ellipse((150, 80, 330, 420), outline=0, width=2)  # a 0 drawn with a fine pen
