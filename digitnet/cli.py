@@ -8,6 +8,7 @@ nothing heavy at module level, so `digitnet --help` answers at once.
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from pathlib import Path
@@ -90,6 +91,11 @@ def reports_errors(func):
                 raise
             _stopped("terminated")
             sys.exit(EXIT_SIGTERM)
+        except BrokenPipeError:
+            # The reader went away (`digitnet predict ... | head -1`): not an error worth a
+            # message.  Point stdout at /dev/null so the final flush at exit cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:
             if debug:
                 raise

@@ -24,7 +24,7 @@ class Recipe:
 
 
 RECIPES = {
-    "mlp": Recipe(512, 3e-3, "Flatten → Dense 256 ReLU → Dropout 0.2 → Dense 256 ReLU → Dense 10 softmax"),
+    "mlp": Recipe(1024, 5e-3, "Flatten → Dense 256 ReLU → Dropout 0.2 → Dense 256 ReLU → Dense 10 softmax"),
     "linear": Recipe(128, 3e-3, "Flatten (784 inputs) → Dense 10 sigmoid"),
     "cnn": Recipe(128, 3e-3, "Conv 32 → BN → pool → Conv 64 → BN → pool → Dropout 0.4 → Dense 10 softmax"),
 }
