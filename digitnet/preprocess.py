@@ -673,11 +673,16 @@ def _at_pen_scale(ink):
     The stroke thickness is measured and changed in whole pixels, so it is done at
     one scale whatever the picture's size.
     """
+    return _with_long_side(ink, PEN_SCALE_SIDE)
+
+
+def _with_long_side(ink, side: int):
+    """Scale float ``ink`` so its long side is ``side`` pixels, keeping the aspect ratio (antialiased)."""
     import numpy as np
     from PIL import Image
 
     height, width = ink.shape
-    scale = PEN_SCALE_SIDE / max(height, width)
+    scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     method = Image.BOX if scale < 1 else Image.BILINEAR
     resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, method)
@@ -714,15 +719,7 @@ def _pen_normalised(ink):
 
 def _fitted(ink):
     """Scale ``ink`` so its long side is FIT_SIZE pixels, keeping the aspect ratio (antialiased)."""
-    import numpy as np
-    from PIL import Image
-
-    height, width = ink.shape
-    scale = FIT_SIZE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    method = Image.BOX if scale < 1 else Image.BILINEAR
-    fitted = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, method)
-    return np.clip(np.asarray(fitted, dtype=np.float32), 0.0, 1.0)
+    return _with_long_side(ink, FIT_SIZE)
 
 
 def centred_in_frame(digit):
