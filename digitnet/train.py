@@ -121,9 +121,15 @@ def train_model(
     keras = import_keras()
     keras.utils.set_random_seed(seed)
 
+    import tensorflow as tf
+
     (x_train, y_train), validation = split_validation(dataset.train.images, dataset.train.labels, validation_split)
-    x_train = to_model_input(x_train)
-    validation_data = (to_model_input(validation[0]), validation[1]) if validation is not None else None
+    # Tensors, not NumPy arrays: Keras would otherwise convert the arrays on every
+    # fit call's set-up (a quarter of a second for MNIST, about 3% of the mlp's training).
+    x_train, y_train = tf.constant(to_model_input(x_train)), tf.constant(y_train)
+    validation_data = (
+        (tf.constant(to_model_input(validation[0])), tf.constant(validation[1])) if validation is not None else None
+    )
 
     steps_per_epoch = math.ceil(len(y_train) / batch_size)
     with distribution_strategy(devices).scope():  # several GPUs: mirrored; else default
