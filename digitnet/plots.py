@@ -53,7 +53,9 @@ def digit_figure(image, probabilities, *, predicted: int, label: int | None = No
         va="bottom",
         fontsize=9,
     )
-    fig.tight_layout()
+    # Fixed margins for this fixed-size figure: tight_layout would draw it an extra
+    # time, a third of the per-index cost at the interactive prompt.
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.14, top=0.89, wspace=0.16)
     return fig
 
 
