@@ -149,6 +149,8 @@ def bench_reference(data_arg: str, epochs: int) -> dict:
 
 
 def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp") -> dict:
+    from .train import validation_size
+
     output = workdir / f"{arch}.keras"
     cmd = [sys.executable, "-m", "digitnet", "train", "--arch", arch, "--epochs", str(epochs), "--quiet", "--output", str(output)]
     if data_arg != "-":
@@ -157,7 +159,7 @@ def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp")
     meta = json.loads(Path(str(output) + ".json").read_text())
     accuracy = _last_json(run([sys.executable, "-c", ACCURACY_SCRIPT, str(output), data_arg])[0])
     n_train = meta["data"]["train_examples"]
-    n_val = int(round(n_train * meta["validation_split"]))
+    n_val = validation_size(n_train, meta["validation_split"])
     return {
         "train_seconds": meta["train_seconds"],
         "test_accuracy": accuracy["test_accuracy"],

@@ -160,14 +160,14 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     from .errors import UsageError
     from .modelio import check_model_output, history_plot_path, metadata_path, save_model
     from .plots import history_figure, save_figure
-    from .train import train_model
+    from .train import train_model, validation_size
 
     check_model_output(output)  # model, metadata and curves: before spending minutes on training
     dataset = load_dataset(data)
-    if int(round(len(dataset.train) * validation_split)) >= len(dataset.train):
+    n_val = validation_size(len(dataset.train), validation_split)
+    if n_val >= len(dataset.train):
         raise UsageError(f"--validation-split {validation_split} leaves none of the {len(dataset.train):,} training images to train on; use a smaller fraction")
     if not quiet:
-        n_val = int(round(len(dataset.train) * validation_split))
         click.echo(
             f"Training {arch} on {dataset.source}: {len(dataset.train) - n_val:,} training, "
             f"{n_val:,} validation, {len(dataset.test):,} test images, {epochs} epoch{'s' * (epochs != 1)}"

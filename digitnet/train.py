@@ -72,6 +72,11 @@ def _version() -> str:
     return __version__
 
 
+def validation_size(total: int, fraction: float) -> int:
+    """How many of ``total`` training examples a validation ``fraction`` holds out."""
+    return int(round(total * fraction))
+
+
 def split_validation(images, labels, fraction: float):
     """Hold out the last ``fraction`` of the training data (as Keras' validation_split does).
 
@@ -80,7 +85,7 @@ def split_validation(images, labels, fraction: float):
     """
     if not 0 <= fraction < 1:
         raise ValueError(f"validation split must be in [0, 1), got {fraction}")
-    n_val = int(round(len(labels) * fraction))
+    n_val = validation_size(len(labels), fraction)
     if n_val == 0:
         return (images, labels), None
     if n_val >= len(labels):
