@@ -7,14 +7,12 @@ the script's name; a few run as real subprocesses to prove the wiring.
 
 from __future__ import annotations
 
-import errno
 import gzip
 import os
 import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
