@@ -4,8 +4,10 @@
 
 Every measured program runs in a fresh subprocess (so import time, memory peaks and
 TensorFlow's thread pools do not leak from one run into the next), on the same
-machine in the same invocation.  Training time is the `fit` call alone; accuracy is
-measured again from the saved file, independently of what training printed.
+machine in the same invocation.  Training time is the training loop alone, all epochs:
+the reference's `fit` call, and digitnet's `train_seconds` (its in-graph loop, the
+per-epoch validation included); accuracy is measured again from the saved file,
+independently of what training printed.
 """
 
 from __future__ import annotations
@@ -107,10 +109,18 @@ MATMUL_SCRIPT = textwrap.dedent(
 
 
 def mlp_training_flops(train_examples: int, epochs: int, validation_examples: int = 0) -> float:
-    """FLOPs of training the mlp: forward 2·MACs, backward about twice that; validation forward only."""
-    macs = 784 * 256 + 256 * 256 + 256 * 10
+    """The arithmetic of training the mlp: matrix products only, 2 FLOPs per multiply-add.
+
+    Per training example: the forward pass, the weight gradients of every layer (as many
+    multiply-adds again) and the input gradients of every layer but the first (the
+    pixels need none).  Validation images cost a forward pass.
+    """
+    layers = [(784, 256), (256, 256), (256, 10)]
+    macs = sum(n_in * n_out for n_in, n_out in layers)
+    first = layers[0][0] * layers[0][1]
     forward = 2 * macs
-    return epochs * (3 * forward * train_examples + forward * validation_examples)
+    training = forward + 2 * macs + 2 * (macs - first)
+    return epochs * (training * train_examples + forward * validation_examples)
 
 
 def run(cmd, *, stdin: str | None = None, cwd=None) -> tuple[str, float, float]:
@@ -176,6 +186,45 @@ def time_command(cmd, *, repeat: int, stdin: str | None = None, cwd=None) -> flo
     return statistics.median(run(cmd, stdin=stdin, cwd=cwd)[1] for _ in range(repeat))
 
 
+PROMPT_END = b"to quit): "
+
+
+def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
+    """Seconds from typing each index at the check prompt to the next prompt.
+
+    The next prompt appears only once the answer is printed and the figure saved, so
+    this is the wait a user sees.  Measured inside one process: the start-up (timed
+    by the one-shot check) does not blur it.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=env)
+
+    def wait_for_prompt() -> None:
+        seen = b""
+        while not seen.endswith(PROMPT_END):
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise RuntimeError(f"{shlex.join(map(str, cmd))} ended before its prompt: {seen[-300:]!r}")
+            seen += chunk
+
+    try:
+        wait_for_prompt()  # the model is loaded
+        times = []
+        for index in range(42, 42 + indices):
+            start = time.perf_counter()
+            proc.stdin.write(b"%d\n" % index)
+            proc.stdin.flush()
+            wait_for_prompt()
+            times.append(time.perf_counter() - start)
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return times
+
+
 def median_of(results: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
@@ -211,17 +260,20 @@ def main(repeat, epochs, data, cnn, json_path):
         click.echo("start-up and checking times ...", err=True)
         results["help_seconds"] = time_command([sys.executable, "-m", "digitnet", "--help"], repeat=5)
         results["version_seconds"] = time_command([sys.executable, "-m", "digitnet", "--version"], repeat=5)
-        results["import_tensorflow_seconds"] = time_command([sys.executable, "-c", "import tensorflow"], repeat=repeat)
-        results["check_one_shot_seconds"] = time_command(
-            checker + ["--index", "42", "--model", model, *data_opts], repeat=repeat, cwd=tmp
-        )
-        few, many = 1, 21
-        t_few = time_command(checker + ["--model", model, *data_opts], stdin="42\n" * few, repeat=repeat, cwd=tmp)
-        t_many = time_command(checker + ["--model", model, *data_opts], stdin="42\n" * many, repeat=repeat, cwd=tmp)
-        results["check_prompt_seconds_per_index"] = max(t_many - t_few, 0.0) / (many - few)
-        results["evaluate_seconds"] = statistics.median(
-            _last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0])["evaluate_seconds"] for _ in range(repeat)
-        )
+        # One-shot check against importing TensorFlow alone, interleaved so that drifts
+        # in machine load hit both alike.
+        one_shot = checker + ["--index", "42", "--model", model, *data_opts]
+        pairs = [
+            (run([sys.executable, "-c", "import tensorflow"])[1], run(one_shot, cwd=tmp)[1]) for _ in range(max(repeat, 5))
+        ]
+        results["import_tensorflow_seconds"] = statistics.median(p[0] for p in pairs)
+        results["check_one_shot_seconds"] = statistics.median(p[1] for p in pairs)
+        prompt_times = time_prompt(checker + ["--model", model, *data_opts], cwd=tmp)
+        results["check_prompt_first_index_seconds"] = prompt_times[0]
+        results["check_prompt_seconds_per_index"] = statistics.median(prompt_times[1:])
+        evaluations = [_last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)]
+        results["evaluate_seconds"] = median_of(evaluations, "evaluate_seconds")
+        results["evaluate_images"] = evaluations[0]["images"]
         results["matmul_gflops"] = gflops
 
     _report(results)
@@ -267,8 +319,9 @@ def _report(r: dict) -> None:
         f"digitnet --help: {r['help_seconds']:.3f} s   --version: {r['version_seconds']:.3f} s  (target <= 0.3 s)",
         f"import tensorflow: {r['import_tensorflow_seconds']:.2f} s   one-shot DigitChecker.py --index 42: "
         f"{r['check_one_shot_seconds']:.2f} s = {r['check_one_shot_seconds'] / r['import_tensorflow_seconds']:.2f}x  (target <= 1.2x)",
-        f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, figure included  (target <= 150 ms)",
-        f"evaluate 10,000 images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
+        f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, figure included, median"
+        f" (the first: {r['check_prompt_first_index_seconds'] * 1000:.0f} ms)  (target <= 150 ms)",
+        f"evaluate {r['evaluate_images']:,} images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
     ]
     click.echo("\n".join(lines))
 

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 
 from digitnet.backend import replica_devices
 
@@ -77,8 +78,19 @@ def test_benchmark_runs_side_by_side_and_reports_every_figure(idx_dir, tmp_path)
     assert "FLOP floor" in out.stdout
     results = json.loads(out_json.read_text())
     for key in ("help_seconds", "import_tensorflow_seconds", "check_one_shot_seconds",
-                "check_prompt_seconds_per_index", "evaluate_seconds", "matmul_gflops"):
+                "check_prompt_seconds_per_index", "check_prompt_first_index_seconds", "evaluate_seconds",
+                "matmul_gflops"):
         assert results[key] > 0, key
     ref, ours = results["reference"][0], results["digitnet"][0]
     assert ref["train_seconds"] > 0 and ours["train_seconds"] > 0
     assert 0 <= ours["test_accuracy"] <= 1 and ours["peak_mb"] > 50
+
+
+def test_the_flop_floor_counts_the_mlps_matrix_products():
+    from digitnet.bench import mlp_training_flops
+
+    macs = 784 * 256 + 256 * 256 + 256 * 10  # 268,800 multiply-adds per image, forward
+    # forward + weight gradients + input gradients of the two upper layers
+    assert mlp_training_flops(1, 1) == 2 * macs + 2 * macs + 2 * (256 * 256 + 256 * 10)
+    assert mlp_training_flops(0, 1, validation_examples=1) == 2 * macs
+    assert mlp_training_flops(60_000, 10) == pytest.approx(0.727e12, rel=1e-3)
