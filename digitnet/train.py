@@ -147,29 +147,12 @@ def train_model(
         )
 
     start = time.perf_counter()
+    loop = dict(batch_size=batch_size, epochs=epochs, validation_data=validation_data, verbose=verbose, callbacks=list(callbacks))
     if model.distribute_strategy.num_replicas_in_sync > 1:
         # Keras' fit splits each batch over the replicas and sums their gradients.
-        history = model.fit(
-            x_train,
-            y_train,
-            batch_size=batch_size,
-            epochs=epochs,
-            validation_data=validation_data,
-            verbose=verbose,
-            callbacks=list(callbacks),
-        ).history
+        history = model.fit(x_train, y_train, **loop).history
     else:
-        history = fit_in_graph(
-            model,
-            x_train,
-            y_train,
-            batch_size=batch_size,
-            epochs=epochs,
-            seed=seed,
-            validation_data=validation_data,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
+        history = fit_in_graph(model, x_train, y_train, seed=seed, **loop)
     train_seconds = time.perf_counter() - start
 
     test_loss, test_accuracy = model.evaluate(
