@@ -179,8 +179,8 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
     Why not ``fit`` itself: for a network as small as the mlp, fit's per-step machinery
     around the arithmetic (its tf.data input pipeline, the optional values and
     conditionals of its multi-step loop, its metric objects) costs about a third of
-    each step on a 2-core CPU: measured, 0.45–0.5 s per mlp epoch under fit against
-    0.30–0.37 s here.  Here the data stay one tensor, each epoch's order is one in-graph
+    each step on a 2-core CPU: measured back to back, 0.43–0.62 s per mlp epoch under fit
+    against 0.29–0.34 s here.  Here the data stay one tensor, each epoch's order is one in-graph
     shuffle, and every call into TensorFlow runs STEPS_PER_EXECUTION steps of
     gather → forward → backward → Adam.  Loss, optimizer, metrics (loss and accuracy,
     averaged over the epoch's examples), Keras callbacks and progress output are
