@@ -123,15 +123,16 @@ def mlp_training_flops(train_examples: int, epochs: int, validation_examples: in
     return epochs * (training * train_examples + forward * validation_examples)
 
 
-def run(cmd, *, stdin: str | None = None, cwd=None) -> tuple[str, float, float]:
+def _child_env(**extra) -> dict:
+    """The environment of every measured program: no TensorFlow log lines, no windows."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", **extra)
+
+
+def run(cmd, *, cwd=None) -> tuple[str, float, float]:
     """Run ``cmd``; return (stdout, wall seconds, the child's own peak resident memory in MB)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=cwd, env=env, text=True)
-        if stdin:
-            proc.stdin.write(stdin)
-        proc.stdin.close()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=_child_env(), text=True)
         # wait4, not wait: it returns this child's resource usage, peak memory included.
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -182,8 +183,8 @@ def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp")
     }
 
 
-def time_command(cmd, *, repeat: int, stdin: str | None = None, cwd=None) -> float:
-    return statistics.median(run(cmd, stdin=stdin, cwd=cwd)[1] for _ in range(repeat))
+def time_command(cmd, *, repeat: int) -> float:
+    return statistics.median(run(cmd)[1] for _ in range(repeat))
 
 
 PROMPT_END = b"to quit): "
@@ -196,8 +197,9 @@ def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
     this is the wait a user sees.  Measured inside one process: the start-up (timed
     by the one-shot check) does not blur it.
     """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=env)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=_child_env(PYTHONUNBUFFERED="1")
+    )
 
     def wait_for_prompt() -> None:
         seen = b""
@@ -317,10 +319,14 @@ def _report(r: dict) -> None:
         f"digitnet / reference training time: {our_t / ref_t:.3f}x  (target <= 0.10x)",
         f"FLOP floor at {r['matmul_gflops']:.0f} GFLOP/s (float32 matmul): {floor:.2f} s -> digitnet reaches {floor / our_t:.0%} of it",
         f"digitnet --help: {r['help_seconds']:.3f} s   --version: {r['version_seconds']:.3f} s  (target <= 0.3 s)",
-        f"import tensorflow: {r['import_tensorflow_seconds']:.2f} s   one-shot DigitChecker.py --index 42: "
-        f"{r['check_one_shot_seconds']:.2f} s = {r['check_one_shot_seconds'] / r['import_tensorflow_seconds']:.2f}x  (target <= 1.2x)",
-        f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, figure included, median"
-        f" (the first: {r['check_prompt_first_index_seconds'] * 1000:.0f} ms)  (target <= 150 ms)",
+        (
+            f"import tensorflow: {r['import_tensorflow_seconds']:.2f} s   one-shot DigitChecker.py --index 42: "
+            f"{r['check_one_shot_seconds']:.2f} s = {r['check_one_shot_seconds'] / r['import_tensorflow_seconds']:.2f}x  (target <= 1.2x)"
+        ),
+        (
+            f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, figure included, median"
+            f" (the first: {r['check_prompt_first_index_seconds'] * 1000:.0f} ms)  (target <= 150 ms)"
+        ),
         f"evaluate {r['evaluate_images']:,} images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
     ]
     click.echo("\n".join(lines))
