@@ -156,7 +156,8 @@ def cli():
     "--logdir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Also write a TensorBoard run to LOGDIR/<output stem>-<arch>-<time> (view: tensorboard --logdir LOGDIR).",
+    metavar="DIR",
+    help="Also write a TensorBoard run to DIR/<output stem>-<arch>-<time>; view it with: tensorboard --logdir DIR",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
 @reports_errors

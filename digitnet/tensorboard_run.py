@@ -62,7 +62,9 @@ def new_run_dir(logdir, output, arch: str, *, now: datetime.datetime | None = No
             except FileExistsError:
                 continue
     except OSError as exc:
-        raise DigitnetError(f"{logdir}: cannot make a run folder here ({exc.strerror or exc}); choose another {OPTION}") from None
+        raise DigitnetError(
+            f"{logdir}: cannot make a run folder here ({exc.strerror or exc}); choose another {OPTION}"
+        ) from None
 
 
 def run_hparams(*, arch, epochs, batch_size, seed, learning_rate, validation_split, augment=False) -> dict:
