@@ -38,9 +38,10 @@ def check_logdir(logdir, *, option: str = OPTION) -> Path:
     if importlib.util.find_spec("tensorboard") is None:
         raise DigitnetError(f"{option} needs the tensorboard package, which is not installed: {INSTALL_HINT}")
     logdir = Path(logdir)
-    # A new entry in logdir if it exists (a file there is refused as "not a folder"),
-    # else logdir itself as a new entry in its parent.
-    check_writable(logdir / "run" if logdir.exists() else logdir, option=option)
+    # Probe for a new entry in logdir if it exists (a file there is refused as "not a
+    # folder"), else for logdir itself in its parent.  The probe's name is hidden, so no
+    # run folder of that name can be mistaken for the target.
+    check_writable(logdir / ".new-run" if logdir.exists() else logdir, option=option)
     return logdir
 
 
