@@ -86,9 +86,10 @@ def tensorboard_callback(run_dir):
     from .backend import import_keras
 
     keras = import_keras()
-    # Per epoch only (per-batch summaries would cost time on every call into the graph);
-    # write_graph gives the Graphs tab the model's layers.
-    return keras.callbacks.TensorBoard(log_dir=str(run_dir), update_freq="epoch", profile_batch=0)
+    # Per epoch only: per-batch summaries would cost time on every call into the graph.
+    # No graph: digitnet's loop has no Keras train_function to draw, and TensorBoard 2.21
+    # opens the Graphs tab on that missing op graph with "Malformed GraphDef".
+    return keras.callbacks.TensorBoard(log_dir=str(run_dir), update_freq="epoch", profile_batch=0, write_graph=False)
 
 
 def write_hparams(run_dir, hparams: dict) -> None:
