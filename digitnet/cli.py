@@ -152,9 +152,16 @@ def cli():
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, callback=finite_float, help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).")
 @data_option
 @click.option("--output", "-o", type=click.Path(path_type=Path), default="model.keras", help="Where to save the model (.keras); metadata goes to OUTPUT.json.")
+@click.option(
+    "--logdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Also write a TensorBoard run to DIR/<output stem>-<arch>-<time>; view it with: tensorboard --logdir DIR",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
 @reports_errors
-def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, quiet):
+def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, logdir, quiet):
     """Train a network on MNIST and save it as a .keras file."""
     from .data import load_dataset
     from .errors import UsageError
@@ -163,6 +170,10 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     from .train import train_model, validation_size
 
     check_model_output(output)  # model, metadata and curves: before spending minutes on training
+    if logdir is not None:
+        from .tensorboard_run import check_logdir, new_run_dir
+
+        check_logdir(logdir)
     dataset = load_dataset(data)
     n_val = validation_size(len(dataset.train), validation_split)
     if n_val >= len(dataset.train):
@@ -173,6 +184,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
             f"{n_val:,} validation, {len(dataset.test):,} test images, {epochs} epoch{'s' * (epochs != 1)}"
         )
     verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    run_dir = new_run_dir(logdir, output, arch) if logdir is not None else None
     result = train_model(
         dataset,
         arch=arch,
@@ -182,6 +194,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         seed=seed,
         validation_split=validation_split,
         verbose=verbose,
+        log_dir=run_dir,
     )
     save_model(result.model, output, result.metadata(dataset))
     plot = history_plot_path(output)
@@ -192,6 +205,8 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     )
     if not quiet:
         click.echo(f"metadata: {metadata_path(output)}  curves: {plot}")
+        if run_dir is not None:
+            click.echo(f"TensorBoard run: {run_dir}  (view: tensorboard --logdir {logdir})")
 
 
 # --------------------------------------------------------------------------- check
