@@ -79,10 +79,12 @@ class Predictor:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_path) -> "Predictor":
-        from .modelio import load_model, read_metadata
+    def load(cls, model_path, *, on_fallback=None) -> "Predictor":
+        """Through ``runtime.load``: LiteRT when the model's twin matches, so no TensorFlow to boot."""
+        from .modelio import read_metadata
+        from .runtime import load
 
-        predictor = cls(load_model(model_path), model_path, read_metadata(model_path))
+        predictor = cls(load(model_path, on_fallback=on_fallback), model_path, read_metadata(model_path))
         predictor.warm_up()
         return predictor
 
