@@ -167,7 +167,7 @@ def test_blank_canvas_is_400(server, value):
 
 def test_over_one_megabyte_is_413_before_the_body_is_read(server):
     # Only the headers are sent: the refusal must come from Content-Length alone.
-    answer = raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+    answer = raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000000\r\n\r\n")
     assert status_of(answer) == 413
     assert b'"status": 413' in answer
 
@@ -179,9 +179,9 @@ def test_a_real_oversized_body_is_413(server):
 
 
 def test_missing_or_invalid_content_length(server):
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\n\r\n")) == 411
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n")) == 400
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")) == 400
+    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 411
+    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ten\r\n\r\n")) == 400
+    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n")) == 400
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_concurrent_burst_with_a_silent_client(server):
     bodies = [drawn_png(d, seed=d) for d in range(10)]
     silent = socket.create_connection(server.server_address[:2])  # connects, sends nothing
     stalled = socket.create_connection(server.server_address[:2])  # promises a body, sends 10 bytes
-    stalled.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+    stalled.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n0123456789")
     try:
         start = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -282,7 +282,7 @@ def test_too_many_connections_get_503(predictor):
     holders = [socket.create_connection(srv.server_address[:2]) for _ in range(2)]
     try:
         time.sleep(0.3)  # let the server accept the two holders
-        assert status_of(raw_exchange(srv, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")) == 503
+        assert status_of(raw_exchange(srv, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 503
     finally:
         for sock in holders:
             sock.close()
