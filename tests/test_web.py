@@ -343,3 +343,63 @@ def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
     assert process.returncode == 0, stderr
     assert "stopped" in stdout
     assert "Traceback" not in stderr
+
+
+# --------------------------------------------------------------------------- the Host header and the runtime
+
+
+@pytest.mark.parametrize("host", ["evil.example:8000", "evil.example", "attacker.test.:80", "10.1.2.3:8000", "", "[::2]:8000"])
+def test_a_foreign_host_header_is_refused(server, host):
+    """A page elsewhere rebinding its name to 127.0.0.1 (DNS rebinding) must not reach the API."""
+    status, _, payload = request(server, "GET", "/api/health", headers={"Host": host})
+    assert status == 403
+    assert "is not an address of this server" in payload["error"]
+    png = drawn_png(3)
+    status, _, _ = request(server, "POST", "/api/predict", body=png, headers={"Host": host, "Content-Type": "image/png"})
+    assert status == 403
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "127.0.0.1", "[::1]:{port}"])
+def test_the_served_address_and_localhost_are_accepted(server, host):
+    port = server.server_address[1]
+    status, _, _ = request(server, "GET", "/api/health", headers={"Host": host.format(port=port)})
+    assert status == 200
+
+
+def test_host_check_for_other_listening_addresses():
+    from digitnet.web import DrawServer
+
+    everywhere = DrawServer(("0.0.0.0", 0), None)
+    named = DrawServer(("localhost", 0), None)
+    try:
+        assert everywhere.serves_host("192.168.1.20:8000") and everywhere.serves_host("localhost:8000")
+        assert not everywhere.serves_host("evil.example:8000")
+        assert named.serves_host("localhost:8000") and not named.serves_host("evil.example")
+    finally:
+        everywhere.server_close()
+        named.server_close()
+
+
+def test_draw_answers_through_litert_without_tensorflow(trained_model_path):
+    """The model has a twin, so the server starts and answers with no TensorFlow import at all."""
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        host_port = line.split(" at ", 1)[1].split()[0].removeprefix("http://").rstrip("/")
+        conn = http.client.HTTPConnection(host_port, timeout=10)
+        conn.request("POST", "/api/predict", body=drawn_png(4), headers={"Content-Type": "image/png"})
+        assert conn.getresponse().status == 200
+        conn.close()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    imported = [row.rsplit("|", 1)[-1].strip() for row in stderr.splitlines() if row.startswith("import time:")]
+    assert "ai_edge_litert" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
