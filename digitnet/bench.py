@@ -1,6 +1,6 @@
 """Side-by-side benchmark: the plain-Keras original recipe against `digitnet train`.
 
-    python -m digitnet.bench [--repeat 3] [--epochs 10] [--data PATH] [--json FILE]
+    python -m digitnet.bench [--repeat 3] [--epochs 10] [--rounds 5] [--data PATH] [--json FILE]
 
 Every measured program runs in a fresh subprocess (so import time, memory peaks and
 TensorFlow's thread pools do not leak from one run into the next), on the same
@@ -8,6 +8,12 @@ machine in the same invocation.  Training time is the training loop alone, all e
 the reference's `fit` call, and digitnet's `train_seconds` (its in-graph loop, the
 per-epoch validation included); accuracy is measured again from the saved file,
 independently of what training printed.
+
+Then the commands that only *use* a model (check with and without its figure,
+predict one picture, evaluate, draw's first answer), each timed in rounds beside
+`python -c "import tensorflow"` and reported as a ratio to it; whether LiteRT and
+Keras give the same probabilities for each design; and an int8 export's size and
+accuracy against the float twin.
 """
 
 from __future__ import annotations
@@ -89,6 +95,36 @@ EVALUATE_SCRIPT = textwrap.dedent(
     else:
         predict_probabilities(model, test.images)
     print(json.dumps({"evaluate_seconds": time.perf_counter() - start, "images": len(test)}))
+    """
+)
+
+# The largest difference between the two runtimes' probabilities over the test split.
+SAME_ANSWERS_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from digitnet.check import predict_probabilities
+    from digitnet.data import load_dataset
+    from digitnet.modelio import load_model
+    from digitnet.runtime import LiteRTRunner, load
+    test = load_dataset(None if sys.argv[2] == "-" else sys.argv[2], splits=("test",)).test
+    fast = load(sys.argv[1])
+    assert isinstance(fast, LiteRTRunner), "no matching LiteRT twin"
+    a = predict_probabilities(fast, test.images)
+    b = predict_probabilities(load_model(sys.argv[1]), test.images)
+    print(json.dumps({"max_abs_diff": float(abs(a - b).max()), "same_digits": int((a.argmax(1) == b.argmax(1)).sum()),
+                      "images": len(test), "litert_accuracy": float((a.argmax(1) == test.labels).mean()),
+                      "keras_accuracy": float((b.argmax(1) == test.labels).mean())}))
+    """
+)
+
+# A test digit as a person's picture: dark ink on a larger white sheet, for `digitnet predict`.
+PICTURE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from PIL import Image
+    from digitnet.data import load_dataset
+    test = load_dataset(None if sys.argv[2] == "-" else sys.argv[2], splits=("test",)).test
+    Image.fromarray(255 - test.images[42]).resize((200, 200), Image.BILINEAR).save(sys.argv[1])
     """
 )
 
@@ -227,6 +263,95 @@ def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
     return times
 
 
+def time_draw_first_answer(model, picture: Path, cwd) -> float:
+    """Seconds from starting `digitnet draw` to the answer of its first /api/predict request."""
+    import http.client
+    import signal
+
+    cmd = [sys.executable, "-m", "digitnet", "draw", "--model", str(model), "--port", "0", "--no-open"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=_child_env(PYTHONUNBUFFERED="1"), text=True)
+    try:
+        line = proc.stdout.readline()
+        if " at http://" not in line:
+            raise RuntimeError(f"digitnet draw did not start: {line!r}")
+        host_port = line.split(" at http://", 1)[1].split("/", 1)[0]
+        conn = http.client.HTTPConnection(host_port, timeout=60)
+        conn.request("POST", "/api/predict", body=picture.read_bytes(), headers={"Content-Type": "image/png"})
+        response = conn.getresponse()
+        response.read()
+        seconds = time.perf_counter() - start
+        conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"digitnet draw answered {response.status}")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return seconds
+
+
+def bench_instant_answers(model: Path, data_arg: str, workdir: Path, rounds: int) -> dict:
+    """The commands that only use a model, each round beside `python -c "import tensorflow"`.
+
+    Every round runs all of them once, one after another, so a busy moment on a shared
+    machine slows the whole round rather than one command; medians over the rounds.
+    """
+    data_opts = [] if data_arg == "-" else ["--data", data_arg]
+    picture = workdir / "one.png"
+    run([sys.executable, "-c", PICTURE_SCRIPT, str(picture), data_arg])
+    digitnet = [sys.executable, "-m", "digitnet"]
+    commands = {
+        "check_no_plot": digitnet + ["check", "--index", "42", "--no-plot", "--model", str(model), *data_opts],
+        "check_figure": digitnet + ["check", "--index", "42", "--model", str(model), *data_opts],
+        "predict_one": digitnet + ["predict", str(picture), "--model", str(model)],
+        "evaluate_no_plot": digitnet + ["evaluate", "--no-plot", "--model", str(model), *data_opts],
+    }
+    script_dir = Path(__file__).resolve().parent.parent
+    if (script_dir / "DigitChecker.py").exists():  # the very command the issue names
+        checker = [sys.executable, str(script_dir / "DigitChecker.py")]
+        commands["check_no_plot"] = checker + commands["check_no_plot"][4:]
+        commands["check_figure"] = checker + commands["check_figure"][4:]
+    seconds = {name: [] for name in ("import_tensorflow", *commands, "draw_first_answer")}
+    peaks = {name: [] for name in ("import_tensorflow", *commands)}
+    for _ in range(rounds):
+        _, t, peak = run([sys.executable, "-c", "import tensorflow"])
+        seconds["import_tensorflow"].append(t)
+        peaks["import_tensorflow"].append(peak)
+        for name, cmd in commands.items():
+            _, t, peak = run(cmd, cwd=workdir)
+            seconds[name].append(t)
+            peaks[name].append(peak)
+        seconds["draw_first_answer"].append(time_draw_first_answer(model, picture, workdir))
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    base = medians["import_tensorflow"]
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "median_seconds": medians,
+        "ratio_to_import_tensorflow": {name: medians[name] / base for name in medians if name != "import_tensorflow"},
+        "peak_mb": {name: statistics.median(values) for name, values in peaks.items()},
+    }
+
+
+def bench_int8(model: Path, data_arg: str, workdir: Path) -> dict:
+    """`digitnet export --quantize int8` beside the float twin: size and test accuracy, both through LiteRT."""
+    from .modelio import twin_path
+
+    data_opts = [] if data_arg == "-" else ["--data", data_arg]
+    int8 = workdir / (model.stem + ".int8.tflite")
+    run([sys.executable, "-m", "digitnet", "export", str(model), "--quantize", "int8", "--output", str(int8), *data_opts])
+    accuracy = {}
+    for name, path in (("float", twin_path(model)), ("int8", int8)):
+        out = run([sys.executable, "-m", "digitnet", "evaluate", "--model", str(path), "--no-plot", "--json", *data_opts])[0]
+        accuracy[name] = json.loads(out)["accuracy"]
+    sizes = {"float": twin_path(model).stat().st_size, "int8": int8.stat().st_size}
+    return {"bytes": sizes, "accuracy": accuracy, "size_ratio": sizes["int8"] / sizes["float"], "accuracy_drop_points": 100 * (accuracy["float"] - accuracy["int8"])}
+
+
 def median_of(results: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
@@ -237,7 +362,8 @@ def median_of(results: list[dict], key: str) -> float:
 @click.option("--data", type=click.Path(exists=True), default=None, help="Data as for `digitnet train --data` (default: bundled MNIST).")
 @click.option("--cnn/--no-cnn", default=True, help="Also time `digitnet train --arch cnn` (once).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write all measurements to this JSON file.")
-def main(repeat, epochs, data, cnn, json_path):
+@click.option("--rounds", type=click.IntRange(min=1), default=5, help="Rounds of the instant-answer commands, each beside `import tensorflow`; medians are reported.")
+def main(repeat, epochs, data, cnn, json_path, rounds):
     """Time the plain-Keras reference and digitnet side by side; print medians and ratios."""
     data_arg = str(Path(data).resolve()) if data else "-"
     results: dict = {"machine": _machine(), "epochs": epochs, "repeat": repeat}
@@ -277,6 +403,19 @@ def main(repeat, epochs, data, cnn, json_path):
         results["evaluate_seconds"] = median_of(evaluations, "evaluate_seconds")
         results["evaluate_images"] = evaluations[0]["images"]
         results["matmul_gflops"] = gflops
+
+        click.echo("digitnet train --arch linear (for the same-answers check) ...", err=True)
+        designs = {"mlp": Path(model), "linear": Path(bench_digitnet(data_arg, epochs, workdir, arch="linear")["model"])}
+        if cnn:
+            designs["cnn"] = Path(results["cnn"]["model"])
+        results["same_answers"] = {
+            arch: _last_json(run([sys.executable, "-c", SAME_ANSWERS_SCRIPT, str(path), data_arg])[0]) for arch, path in designs.items()
+        }
+        results["twin_export_seconds"] = json.loads(Path(model + ".json").read_text())["litert"]["export_seconds"]
+        click.echo("instant answers: commands that only use a model, beside import tensorflow ...", err=True)
+        results["instant"] = bench_instant_answers(Path(model), data_arg, workdir, rounds)
+        click.echo("int8 export ...", err=True)
+        results["int8"] = bench_int8(Path(model), data_arg, workdir)
 
     _report(results)
     if json_path:
@@ -328,8 +467,38 @@ def _report(r: dict) -> None:
             f" (the first: {r['check_prompt_first_index_seconds'] * 1000:.0f} ms)  (target <= 150 ms)"
         ),
         f"evaluate {r['evaluate_images']:,} images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
+        f"LiteRT twin written in {r['twin_export_seconds']:.2f} s after training (not part of train_seconds)",
     ]
+    for arch, same in r["same_answers"].items():
+        lines.append(
+            f"same answers, {arch}: max |LiteRT - Keras| {same['max_abs_diff']:.1e} (target <= 1e-5), "
+            f"same digit for {same['same_digits']:,} of {same['images']:,}, accuracy {same['litert_accuracy']:.2%} vs {same['keras_accuracy']:.2%}"
+        )
+    lines += _instant_lines(r["instant"], r["int8"])
     click.echo("\n".join(lines))
+
+
+INSTANT_TARGETS = {
+    "check_no_plot": ("one-shot DigitChecker.py --index 42 --no-plot", 0.10),
+    "check_figure": ("the same with its figure", 0.25),
+    "predict_one": ("digitnet predict one.png", 0.15),
+    "evaluate_no_plot": ("digitnet evaluate --no-plot (all test images)", 0.20),
+    "draw_first_answer": ("digitnet draw: start to first answer", 0.30),
+}
+
+
+def _instant_lines(instant: dict, int8: dict) -> list[str]:
+    base = instant["median_seconds"]["import_tensorflow"]
+    lines = [f"instant answers, medians of {instant['rounds']} rounds; import tensorflow: {base:.2f} s, {instant['peak_mb']['import_tensorflow']:.0f} MB"]
+    for name, (label, target) in INSTANT_TARGETS.items():
+        seconds = instant["median_seconds"][name]
+        lines.append(f"  {label:48}{seconds:6.2f} s = {seconds / base:.3f}x  (target <= {target:.2f}x)")
+    lines.append(f"  peak memory of a one-shot check: {instant['peak_mb']['check_no_plot']:.0f} MB, with its figure {instant['peak_mb']['check_figure']:.0f} MB  (target <= 150 MB)")
+    lines.append(
+        f"int8 export: {int8['bytes']['int8']:,} bytes = {int8['size_ratio']:.2f}x the float twin's {int8['bytes']['float']:,} (target <= 0.3x); "
+        f"test accuracy {int8['accuracy']['int8']:.2%} vs {int8['accuracy']['float']:.2%}, {int8['accuracy_drop_points']:.2f} points lower (target <= 0.3)"
+    )
+    return lines
 
 
 if __name__ == "__main__":
