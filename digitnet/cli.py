@@ -165,7 +165,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     """Train a network on MNIST and save it as a .keras file."""
     from .data import load_dataset
     from .errors import UsageError
-    from .modelio import check_model_output, history_plot_path, metadata_path, save_model, twin_path
+    from .modelio import check_model_output, history_plot_path, metadata_path, read_metadata, save_model, twin_path
     from .plots import history_figure, save_figure
     from .train import train_model, validation_size
 
@@ -191,6 +191,9 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         verbose=verbose,
     )
     save_model(result.model, output, result.metadata(dataset))
+    twin_error = read_metadata(output).get("litert", {}).get("error")
+    if twin_error:
+        click.echo(f"warning: {output}: saved without its LiteRT twin: {twin_error}; check and the others will answer through TensorFlow", err=True)
     plot = history_plot_path(output)
     save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
     click.echo(

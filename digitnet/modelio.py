@@ -83,7 +83,23 @@ def save_model(model, path, metadata: dict | None = None, *, twin: bool = True) 
     if path.suffix != ".keras":
         raise UsageError(f"{path}: model files must end in .keras")
     check_writable(path)
-    twin = twin and metadata is not None
+    if not twin or metadata is None:
+        _save_group(model, path, metadata)
+        return path
+    try:
+        _save_group(model, path, metadata, twin=True)
+    except _TwinFailed as failure:
+        # A model that took minutes to train is never lost to its twin: it is saved
+        # without one (recording why), and any older twin, no longer recorded, is ignored.
+        _save_group(model, path, dict(metadata, litert={"error": str(failure)}))
+    return path
+
+
+class _TwinFailed(Exception):
+    """Keras' LiteRT exporter failed on this model (not a disk error)."""
+
+
+def _save_group(model, path: Path, metadata: dict | None, *, twin: bool = False) -> None:
     targets = [path] if metadata is None else [path, metadata_path(path)]
     if twin:
         targets.append(twin_path(path))
@@ -94,7 +110,6 @@ def save_model(model, path, metadata: dict | None = None, *, twin: bool = True) 
             if twin:
                 described["litert"] = _write_twin(model, temporaries[2], temporaries[0], twin_path(path).name)
             temporaries[1].write_text(json.dumps(described, indent=2) + "\n")
-    return path
 
 
 def save_twin(model, path) -> Path:
@@ -111,9 +126,12 @@ def save_twin(model, path) -> Path:
         raise DigitnetError(f"{meta_file}: is not readable JSON metadata, so the twin cannot be recorded in it; move it away first")
     check_writable(twin_path(path))
     check_writable(meta_file)
-    with atomic_paths(twin_path(path), meta_file) as (twin_tmp, meta_tmp):
-        metadata = dict(metadata, litert=_write_twin(model, twin_tmp, path, twin_path(path).name))
-        meta_tmp.write_text(json.dumps(metadata, indent=2) + "\n")
+    try:
+        with atomic_paths(twin_path(path), meta_file) as (twin_tmp, meta_tmp):
+            metadata = dict(metadata, litert=_write_twin(model, twin_tmp, path, twin_path(path).name))
+            meta_tmp.write_text(json.dumps(metadata, indent=2) + "\n")
+    except _TwinFailed as failure:
+        raise DigitnetError(f"{path}: {failure}; nothing was written") from failure
     return twin_path(path)
 
 
@@ -132,7 +150,7 @@ def _write_twin(model, twin_tmp: Path, keras_file: Path, name: str) -> dict:
         cause = _os_error_in_chain(exc)
         if cause is not None:
             raise cause from exc
-        raise DigitnetError(f"the LiteRT twin could not be made ({one_line(str(exc), 160)}); nothing was written") from exc
+        raise _TwinFailed(f"Keras could not export the LiteRT twin ({one_line(str(exc), 160)})") from exc
     return {
         "file": name,
         "sha256": file_sha256(twin_tmp),

@@ -160,9 +160,11 @@ def _open_twin(path: Path) -> LiteRTRunner:
     twin = twin_path(path)
     if not path.is_file():
         raise TwinUnusable("the model file is missing")
+    record = read_metadata(path).get("litert")
+    if isinstance(record, dict) and "error" in record:
+        raise TwinUnusable(f"its LiteRT twin could not be made when it was saved: {record['error']}")
     if not twin.is_file():
         raise TwinUnusable(f"it has no LiteRT twin ({twin.name} is missing)")
-    record = read_metadata(path).get("litert")
     if not isinstance(record, dict):
         raise TwinUnusable(f"{metadata_path(path).name} records no LiteRT twin, so {twin.name} may belong to another model")
     if record.get("keras_sha256") != file_sha256(path):

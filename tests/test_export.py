@@ -126,8 +126,24 @@ def test_a_failed_twin_leaves_the_previous_files(trained_model_path, tmp_path, m
 
     monkeypatch.setattr("digitnet.export.write_litert", broken)
     result = export(model)
-    assert result.exit_code == 1 and "the LiteRT twin could not be made" in result.output
+    assert result.exit_code == 1 and "Keras could not export the LiteRT twin (converter crashed); nothing was written" in result.output
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_model_is_never_lost_to_its_twin(tmp_path, monkeypatch, idx_dir):
+    """If the exporter fails after training, the model is saved without a twin and answers through Keras."""
+    from digitnet.models import build_model
+
+    def broken(model, path, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr("digitnet.export.write_litert", broken)
+    path = save_model(build_model("linear"), tmp_path / "m.keras", {"run": 1})
+    assert read_metadata(path)["litert"] == {"error": "Keras could not export the LiteRT twin (converter crashed)"}
+    assert files_in(tmp_path) == ["m.keras", "m.keras.json"]
+    hints = []
+    assert isinstance(runtime.load(path, on_fallback=hints.append), runtime.KerasRunner)
+    assert "could not be made when it was saved" in hints[0]
 
 
 def test_training_without_a_twin_when_asked(tmp_path):
