@@ -144,6 +144,7 @@ def cli():
     digitnet train             train the default network, save model.keras
     digitnet check --index 42  predict test digit 42 and plot it
     digitnet evaluate          score model.keras on the test set, with figures
+    digitnet export MODEL      write MODEL's LiteRT twin (fast answers), int8 or SavedModel
     """
 
 

@@ -319,8 +319,9 @@ def test_draw_missing_model_is_one_line_error(tmp_path):
 
 
 def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
+    """And answers through the model's LiteRT twin: TensorFlow is never imported."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
+        [sys.executable, "-X", "importtime", "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -333,6 +334,10 @@ def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
         assert host_port.startswith("127.0.0.1:")
         conn = http.client.HTTPConnection(host_port, timeout=10)
         conn.request("GET", "/api/health")
+        health = conn.getresponse()
+        health.read()
+        assert health.status == 200
+        conn.request("POST", "/api/predict", body=drawn_png(4), headers={"Content-Type": "image/png"})
         assert conn.getresponse().status == 200
         conn.close()
         process.send_signal(signal.SIGINT)
@@ -343,6 +348,9 @@ def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
     assert process.returncode == 0, stderr
     assert "stopped" in stdout
     assert "Traceback" not in stderr
+    imported = [row.rsplit("|", 1)[-1].strip() for row in stderr.splitlines() if row.startswith("import time:")]
+    assert "ai_edge_litert" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
 
 
 # --------------------------------------------------------------------------- the Host header and the runtime
@@ -379,27 +387,3 @@ def test_host_check_for_other_listening_addresses():
         everywhere.server_close()
         named.server_close()
 
-
-def test_draw_answers_through_litert_without_tensorflow(trained_model_path):
-    """The model has a twin, so the server starts and answers with no TensorFlow import at all."""
-    process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        host_port = line.split(" at ", 1)[1].split()[0].removeprefix("http://").rstrip("/")
-        conn = http.client.HTTPConnection(host_port, timeout=10)
-        conn.request("POST", "/api/predict", body=drawn_png(4), headers={"Content-Type": "image/png"})
-        assert conn.getresponse().status == 200
-        conn.close()
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    imported = [row.rsplit("|", 1)[-1].strip() for row in stderr.splitlines() if row.startswith("import time:")]
-    assert "ai_edge_litert" in imported
-    assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
