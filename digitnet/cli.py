@@ -192,9 +192,9 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         verbose=verbose,
     )
     save_model(result.model, output, result.metadata(dataset))
-    twin_error = read_metadata(output).get("litert", {}).get("error")
-    if twin_error:
-        click.echo(f"warning: {output}: saved without its LiteRT twin: {twin_error}; check and the others will answer through TensorFlow", err=True)
+    twin = read_metadata(output).get("litert", {})
+    if "error" in twin:
+        click.echo(f"warning: {output}: saved without its LiteRT twin: {twin['error']}; check and the others will answer through TensorFlow", err=True)
     plot = history_plot_path(output)
     save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
     click.echo(
@@ -202,7 +202,8 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         f"{result.train_seconds:.1f} s of training; saved {output}"
     )
     if not quiet:
-        click.echo(f"metadata: {metadata_path(output)}  curves: {plot}  LiteRT twin: {twin_path(output)}")
+        made = f"  LiteRT twin: {twin_path(output)} ({twin['export_seconds']:.1f} s to export)" if "sha256" in twin else ""
+        click.echo(f"metadata: {metadata_path(output)}  curves: {plot}{made}")
 
 
 # --------------------------------------------------------------------------- check

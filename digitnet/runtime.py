@@ -150,6 +150,8 @@ def load(path, *, on_fallback=None):
 
 
 def fallback_hint(path, reason: str) -> str:
+    if not litert_available():
+        return f"note: {path}: answered through TensorFlow (slow to start) because {reason}"
     return f"note: {path}: answered through TensorFlow (slow to start) because {reason}; run `digitnet export {path}` to write its fast LiteRT twin"
 
 
@@ -172,7 +174,7 @@ def _open_twin(path: Path) -> LiteRTRunner:
     if record.get("sha256") != file_sha256(twin):
         raise TwinUnusable(f"{twin.name} is not the file recorded as its twin (changed, truncated or replaced)")
     if not litert_available():
-        raise TwinUnusable("the ai-edge-litert package is not installed (pip install ai-edge-litert, where it has wheels)")
+        raise TwinUnusable("the ai-edge-litert package that runs its LiteRT twin is not installed; `pip install ai-edge-litert` (where it has wheels) makes it fast")
     try:
         return open_litert(twin)
     except DigitnetError as exc:
@@ -185,9 +187,11 @@ def _without_path(message: str, path: Path) -> str:
 
 
 def litert_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("ai_edge_litert") is not None
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def open_litert(path) -> LiteRTRunner:

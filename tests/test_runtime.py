@@ -240,3 +240,14 @@ def test_evaluate_json_is_the_same_on_both_paths(models, idx_dir, tmp_path):
             answer.pop(key)
         answers.append(answer)
     assert answers[0] == answers[1]
+
+
+def test_without_litert_installed_keras_answers_and_the_hint_says_what_to_install(models, test_images, monkeypatch):
+    """Where ai-edge-litert has no wheel, digitnet works through TensorFlow as before."""
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    runner, hints = load_noting(models["mlp"])
+    assert isinstance(runner, runtime.KerasRunner)
+    assert len(hints) == 1 and "pip install ai-edge-litert" in hints[0] and "digitnet export" not in hints[0]
+    with pytest.raises(DigitnetError, match="needs the ai-edge-litert package"):
+        runtime.load(twin_path(models["mlp"]))
