@@ -98,36 +98,6 @@ EVALUATE_SCRIPT = textwrap.dedent(
     """
 )
 
-# The largest difference between the two runtimes' probabilities over the test split.
-SAME_ANSWERS_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    from digitnet.check import predict_probabilities
-    from digitnet.data import load_dataset
-    from digitnet.modelio import load_model
-    from digitnet.runtime import LiteRTRunner, load
-    test = load_dataset(None if sys.argv[2] == "-" else sys.argv[2], splits=("test",)).test
-    fast = load(sys.argv[1])
-    assert isinstance(fast, LiteRTRunner), "no matching LiteRT twin"
-    a = predict_probabilities(fast, test.images)
-    b = predict_probabilities(load_model(sys.argv[1]), test.images)
-    print(json.dumps({"max_abs_diff": float(abs(a - b).max()), "same_digits": int((a.argmax(1) == b.argmax(1)).sum()),
-                      "images": len(test), "litert_accuracy": float((a.argmax(1) == test.labels).mean()),
-                      "keras_accuracy": float((b.argmax(1) == test.labels).mean())}))
-    """
-)
-
-# A test digit as a person's picture: dark ink on a larger white sheet, for `digitnet predict`.
-PICTURE_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    from PIL import Image
-    from digitnet.data import load_dataset
-    test = load_dataset(None if sys.argv[2] == "-" else sys.argv[2], splits=("test",)).test
-    Image.fromarray(255 - test.images[42]).resize((200, 200), Image.BILINEAR).save(sys.argv[1])
-    """
-)
-
 MATMUL_SCRIPT = textwrap.dedent(
     """
     import json, time
@@ -159,7 +129,7 @@ def mlp_training_flops(train_examples: int, epochs: int, validation_examples: in
     return epochs * (training * train_examples + forward * validation_examples)
 
 
-def _child_env(**extra) -> dict:
+def child_env(**extra) -> dict:
     """The environment of every measured program: no TensorFlow log lines, no windows."""
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", **extra)
 
@@ -168,7 +138,7 @@ def run(cmd, *, cwd=None) -> tuple[str, float, float]:
     """Run ``cmd``; return (stdout, wall seconds, the child's own peak resident memory in MB)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=_child_env(), text=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=child_env(), text=True)
         # wait4, not wait: it returns this child's resource usage, peak memory included.
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -181,7 +151,7 @@ def run(cmd, *, cwd=None) -> tuple[str, float, float]:
     return stdout, seconds, usage.ru_maxrss / 1024
 
 
-def _last_json(text: str) -> dict:
+def last_json(text: str) -> dict:
     for line in reversed(text.strip().splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -190,7 +160,7 @@ def _last_json(text: str) -> dict:
 
 def bench_reference(data_arg: str, epochs: int) -> dict:
     out, wall, peak = run([sys.executable, "-c", REFERENCE_SCRIPT, data_arg, str(epochs)])
-    result = _last_json(out)
+    result = last_json(out)
     result.update(wall_seconds=wall, peak_mb=peak)
     return result
 
@@ -204,7 +174,7 @@ def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp")
         cmd += ["--data", data_arg]
     _, wall, peak = run(cmd)
     meta = json.loads(Path(str(output) + ".json").read_text())
-    accuracy = _last_json(run([sys.executable, "-c", ACCURACY_SCRIPT, str(output), data_arg])[0])
+    accuracy = last_json(run([sys.executable, "-c", ACCURACY_SCRIPT, str(output), data_arg])[0])
     n_train = meta["data"]["train_examples"]
     n_val = validation_size(n_train, meta["validation_split"])
     return {
@@ -234,7 +204,7 @@ def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
     by the one-shot check) does not blur it.
     """
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=_child_env(PYTHONUNBUFFERED="1")
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env(PYTHONUNBUFFERED="1")
     )
 
     def wait_for_prompt() -> None:
@@ -263,95 +233,6 @@ def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
     return times
 
 
-def time_draw_first_answer(model, picture: Path, cwd) -> float:
-    """Seconds from starting `digitnet draw` to the answer of its first /api/predict request."""
-    import http.client
-    import signal
-
-    cmd = [sys.executable, "-m", "digitnet", "draw", "--model", str(model), "--port", "0", "--no-open"]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=_child_env(PYTHONUNBUFFERED="1"), text=True)
-    try:
-        line = proc.stdout.readline()
-        if " at http://" not in line:
-            raise RuntimeError(f"digitnet draw did not start: {line!r}")
-        host_port = line.split(" at http://", 1)[1].split("/", 1)[0]
-        conn = http.client.HTTPConnection(host_port, timeout=60)
-        conn.request("POST", "/api/predict", body=picture.read_bytes(), headers={"Content-Type": "image/png"})
-        response = conn.getresponse()
-        response.read()
-        seconds = time.perf_counter() - start
-        conn.close()
-        if response.status != 200:
-            raise RuntimeError(f"digitnet draw answered {response.status}")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return seconds
-
-
-def bench_instant_answers(model: Path, data_arg: str, workdir: Path, rounds: int) -> dict:
-    """The commands that only use a model, each round beside `python -c "import tensorflow"`.
-
-    Every round runs all of them once, one after another, so a busy moment on a shared
-    machine slows the whole round rather than one command; medians over the rounds.
-    """
-    data_opts = [] if data_arg == "-" else ["--data", data_arg]
-    picture = workdir / "one.png"
-    run([sys.executable, "-c", PICTURE_SCRIPT, str(picture), data_arg])
-    digitnet = [sys.executable, "-m", "digitnet"]
-    commands = {
-        "check_no_plot": digitnet + ["check", "--index", "42", "--no-plot", "--model", str(model), *data_opts],
-        "check_figure": digitnet + ["check", "--index", "42", "--model", str(model), *data_opts],
-        "predict_one": digitnet + ["predict", str(picture), "--model", str(model)],
-        "evaluate_no_plot": digitnet + ["evaluate", "--no-plot", "--model", str(model), *data_opts],
-    }
-    script_dir = Path(__file__).resolve().parent.parent
-    if (script_dir / "DigitChecker.py").exists():  # the very command the issue names
-        checker = [sys.executable, str(script_dir / "DigitChecker.py")]
-        commands["check_no_plot"] = checker + commands["check_no_plot"][4:]
-        commands["check_figure"] = checker + commands["check_figure"][4:]
-    seconds = {name: [] for name in ("import_tensorflow", *commands, "draw_first_answer")}
-    peaks = {name: [] for name in ("import_tensorflow", *commands)}
-    for _ in range(rounds):
-        _, t, peak = run([sys.executable, "-c", "import tensorflow"])
-        seconds["import_tensorflow"].append(t)
-        peaks["import_tensorflow"].append(peak)
-        for name, cmd in commands.items():
-            _, t, peak = run(cmd, cwd=workdir)
-            seconds[name].append(t)
-            peaks[name].append(peak)
-        seconds["draw_first_answer"].append(time_draw_first_answer(model, picture, workdir))
-    medians = {name: statistics.median(values) for name, values in seconds.items()}
-    base = medians["import_tensorflow"]
-    return {
-        "rounds": rounds,
-        "seconds": seconds,
-        "median_seconds": medians,
-        "ratio_to_import_tensorflow": {name: medians[name] / base for name in medians if name != "import_tensorflow"},
-        "peak_mb": {name: statistics.median(values) for name, values in peaks.items()},
-    }
-
-
-def bench_int8(model: Path, data_arg: str, workdir: Path) -> dict:
-    """`digitnet export --quantize int8` beside the float twin: size and test accuracy, both through LiteRT."""
-    from .modelio import twin_path
-
-    data_opts = [] if data_arg == "-" else ["--data", data_arg]
-    int8 = workdir / (model.stem + ".int8.tflite")
-    run([sys.executable, "-m", "digitnet", "export", str(model), "--quantize", "int8", "--output", str(int8), *data_opts])
-    accuracy = {}
-    for name, path in (("float", twin_path(model)), ("int8", int8)):
-        out = run([sys.executable, "-m", "digitnet", "evaluate", "--model", str(path), "--no-plot", "--json", *data_opts])[0]
-        accuracy[name] = json.loads(out)["accuracy"]
-    sizes = {"float": twin_path(model).stat().st_size, "int8": int8.stat().st_size}
-    return {"bytes": sizes, "accuracy": accuracy, "size_ratio": sizes["int8"] / sizes["float"], "accuracy_drop_points": 100 * (accuracy["float"] - accuracy["int8"])}
-
-
 def median_of(results: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
@@ -361,10 +242,12 @@ def median_of(results: list[dict], key: str) -> float:
 @click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs for both trainings.")
 @click.option("--data", type=click.Path(exists=True), default=None, help="Data as for `digitnet train --data` (default: bundled MNIST).")
 @click.option("--cnn/--no-cnn", default=True, help="Also time `digitnet train --arch cnn` (once).")
+@click.option("--linear/--no-linear", default=True, help="Also train the linear design (once), to compare its LiteRT and Keras answers.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write all measurements to this JSON file.")
 @click.option("--rounds", type=click.IntRange(min=1), default=5, help="Rounds of the instant-answer commands, each beside `import tensorflow`; medians are reported.")
-def main(repeat, epochs, data, cnn, json_path, rounds):
+def main(repeat, epochs, data, cnn, linear, json_path, rounds):
     """Time the plain-Keras reference and digitnet side by side; print medians and ratios."""
+    from .bench_answers import SAME_ANSWERS_SCRIPT, bench_instant_answers, bench_int8
     data_arg = str(Path(data).resolve()) if data else "-"
     results: dict = {"machine": _machine(), "epochs": epochs, "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="digitnet-bench-") as tmp:
@@ -380,7 +263,7 @@ def main(repeat, epochs, data, cnn, json_path, rounds):
             click.echo("digitnet train --arch cnn ...", err=True)
             results["cnn"] = bench_digitnet(data_arg, epochs, workdir, arch="cnn")
 
-        gflops = _last_json(run([sys.executable, "-c", MATMUL_SCRIPT])[0])["gflops"]
+        gflops = last_json(run([sys.executable, "-c", MATMUL_SCRIPT])[0])["gflops"]
         model = ours[-1]["model"]
         data_opts = [] if data_arg == "-" else ["--data", data_arg]
         script_dir = Path(__file__).resolve().parent.parent
@@ -399,17 +282,19 @@ def main(repeat, epochs, data, cnn, json_path, rounds):
         prompt_times = time_prompt(checker + ["--model", model, *data_opts], cwd=tmp)
         results["check_prompt_first_index_seconds"] = prompt_times[0]
         results["check_prompt_seconds_per_index"] = statistics.median(prompt_times[1:])
-        evaluations = [_last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)]
+        evaluations = [last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)]
         results["evaluate_seconds"] = median_of(evaluations, "evaluate_seconds")
         results["evaluate_images"] = evaluations[0]["images"]
         results["matmul_gflops"] = gflops
 
-        click.echo("digitnet train --arch linear (for the same-answers check) ...", err=True)
-        designs = {"mlp": Path(model), "linear": Path(bench_digitnet(data_arg, epochs, workdir, arch="linear")["model"])}
+        designs = {"mlp": Path(model)}
+        if linear:
+            click.echo("digitnet train --arch linear (for the same-answers check) ...", err=True)
+            designs["linear"] = Path(bench_digitnet(data_arg, epochs, workdir, arch="linear")["model"])
         if cnn:
             designs["cnn"] = Path(results["cnn"]["model"])
         results["same_answers"] = {
-            arch: _last_json(run([sys.executable, "-c", SAME_ANSWERS_SCRIPT, str(path), data_arg])[0]) for arch, path in designs.items()
+            arch: last_json(run([sys.executable, "-c", SAME_ANSWERS_SCRIPT, str(path), data_arg])[0]) for arch, path in designs.items()
         }
         results["twin_export_seconds"] = json.loads(Path(model + ".json").read_text())["litert"]["export_seconds"]
         click.echo("instant answers: commands that only use a model, beside import tensorflow ...", err=True)
@@ -474,31 +359,10 @@ def _report(r: dict) -> None:
             f"same answers, {arch}: max |LiteRT - Keras| {same['max_abs_diff']:.1e} (target <= 1e-5), "
             f"same digit for {same['same_digits']:,} of {same['images']:,}, accuracy {same['litert_accuracy']:.2%} vs {same['keras_accuracy']:.2%}"
         )
-    lines += _instant_lines(r["instant"], r["int8"])
+    from .bench_answers import instant_lines
+
+    lines += instant_lines(r["instant"], r["int8"])
     click.echo("\n".join(lines))
-
-
-INSTANT_TARGETS = {
-    "check_no_plot": ("one-shot DigitChecker.py --index 42 --no-plot", 0.10),
-    "check_figure": ("the same with its figure", 0.25),
-    "predict_one": ("digitnet predict one.png", 0.15),
-    "evaluate_no_plot": ("digitnet evaluate --no-plot (all test images)", 0.20),
-    "draw_first_answer": ("digitnet draw: start to first answer", 0.30),
-}
-
-
-def _instant_lines(instant: dict, int8: dict) -> list[str]:
-    base = instant["median_seconds"]["import_tensorflow"]
-    lines = [f"instant answers, medians of {instant['rounds']} rounds; import tensorflow: {base:.2f} s, {instant['peak_mb']['import_tensorflow']:.0f} MB"]
-    for name, (label, target) in INSTANT_TARGETS.items():
-        seconds = instant["median_seconds"][name]
-        lines.append(f"  {label:48}{seconds:6.2f} s = {seconds / base:.3f}x  (target <= {target:.2f}x)")
-    lines.append(f"  peak memory of a one-shot check: {instant['peak_mb']['check_no_plot']:.0f} MB, with its figure {instant['peak_mb']['check_figure']:.0f} MB  (target <= 150 MB)")
-    lines.append(
-        f"int8 export: {int8['bytes']['int8']:,} bytes = {int8['size_ratio']:.2f}x the float twin's {int8['bytes']['float']:,} (target <= 0.3x); "
-        f"test accuracy {int8['accuracy']['int8']:.2%} vs {int8['accuracy']['float']:.2%}, {int8['accuracy_drop_points']:.2f} points lower (target <= 0.3)"
-    )
-    return lines
 
 
 if __name__ == "__main__":

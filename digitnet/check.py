@@ -64,9 +64,9 @@ def predict_probabilities(model, images):
 
 def as_runner(model):
     """A runtime runner as it is; a Keras model wrapped in one (its serving form built once)."""
-    from .runtime import KerasRunner
+    from .runtime import KerasRunner, LiteRTRunner
 
-    if hasattr(model, "probabilities") and hasattr(model, "backend"):
+    if isinstance(model, (KerasRunner, LiteRTRunner)):
         return model
     runner = _keras_runners.get(model)
     if runner is None:

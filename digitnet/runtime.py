@@ -183,7 +183,7 @@ def _open_twin(path: Path) -> LiteRTRunner:
 
 def _without_path(message: str, path: Path) -> str:
     prefix = f"{path}: "
-    return f"{path.name} " + (message[len(prefix) :] if message.startswith(prefix) else message)
+    return f"{path.name} " + (message.removeprefix(prefix))
 
 
 def litert_available() -> bool:

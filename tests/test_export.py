@@ -15,7 +15,13 @@ from digitnet import runtime
 from digitnet.check import predict_probabilities
 from digitnet.cli import cli
 from digitnet.data import load_dataset
-from digitnet.modelio import load_model, metadata_path, read_metadata, save_model, twin_path
+from digitnet.modelio import (
+    load_model,
+    metadata_path,
+    read_metadata,
+    save_model,
+    twin_path,
+)
 
 LINE = re.compile(r"wrote (\S+) \((LiteRT|SavedModel), (float32|int8), (\d+\.\d\d) MB\) in [\d.]+ s; test accuracy (\d+\.\d\d)% on 100 images through (.+)$")
 

@@ -71,7 +71,7 @@ def test_tensorflow_log_noise_hidden_by_default_and_shown_with_verbose(trained_m
 def test_benchmark_runs_side_by_side_and_reports_every_figure(idx_dir, tmp_path):
     out_json = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "digitnet.bench", "--repeat", "1", "--epochs", "1",
-           "--data", str(idx_dir), "--no-cnn", "--rounds", "1", "--json", str(out_json)]
+           "--data", str(idx_dir), "--no-cnn", "--no-linear", "--rounds", "1", "--json", str(out_json)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "digitnet / reference training time" in out.stdout
