@@ -207,7 +207,7 @@ def test_without_logdir_no_callback_is_made_and_nothing_is_written(idx_dir, tmp_
 
     assert result.exit_code == 0, result.output
     assert "TensorBoard" not in result.stdout
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["m.history.png", "m.keras", "m.keras.json"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["m.history.png", "m.keras", "m.keras.json", "m.tflite"]
 
 
 def test_bad_logdirs_fail_before_training_with_one_line(idx_dir, tmp_path, read_only_folder, no_training):  # noqa: F811
