@@ -49,10 +49,12 @@ SAME_COLUMNS = 0.5
 # or the smaller is this short beside the line of digits (a bar, a dot, a broken-off end).
 STACKED_OVERLAP = 0.35
 PIECE_HEIGHT = 0.5
+# A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
+MARGIN = 0.06
 # Strokes wider than this × their height may be digits that touch: the network decides.
-TOUCHING_ASPECT = 0.9
+TOUCHING_ASPECT = 1.2
 # ... and wider than this are split whatever the network says about the whole.
-SURELY_TOUCHING_ASPECT = 1.4
+SURELY_TOUCHING_ASPECT = 1.5
 # Cuts tried across a touching pair: evenly spaced between these fractions of its width.
 CUT_RANGE = (0.2, 0.8)
 CUT_COUNT = 13
@@ -291,7 +293,25 @@ def find_digits(page: Page) -> list[Ink]:
     groups = _pieces_joined(strokes)
     if len(groups) == 1:
         return [one_digit_ink(page.strokes)]
-    return [Ink(np.isin(labels, [blob.label for blob in group])) for group in groups]
+    digit_of = np.zeros(labels.shape, dtype=np.int32)
+    for number, group in enumerate(groups, start=1):
+        digit_of[np.isin(labels, [blob.label for blob in group])] = number
+    return [Ink(mask) for mask in _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes))]
+
+
+def _surroundings(digit_of, count: int, reach: float):
+    """Each digit's strokes grown by ``reach`` pixels, each pixel going to the nearest digit.
+
+    The mask only says whose ink a pixel is (the ink itself is measured on the full
+    picture), so it may be generous: faint edges of a stroke stay with their digit,
+    and a neighbour's strokes never come with it.
+    """
+    from scipy import ndimage
+
+    distance, (rows, cols) = ndimage.distance_transform_edt(digit_of == 0, return_indices=True)
+    nearest = digit_of[rows, cols]
+    near = distance <= reach
+    return [near & (nearest == number) for number in range(1, count + 1)]
 
 
 def _page_edges(labels, blobs) -> set:
@@ -313,26 +333,35 @@ def _on_the_line(strokes, main: Blob):
 
 
 def _pieces_joined(strokes) -> list[list[Blob]]:
-    """Group strokes into digits, left to right: pieces in the same columns, stacked or small, are one digit."""
+    """Group strokes into digits, left to right.
+
+    Taken tallest first: a stroke nearly as tall as the line is a digit of its own
+    unless it lies in the columns of one already found and the two are stacked (the
+    halves of a broken 8); a shorter piece (the bar of a 5, a broken-off end) joins
+    the digit whose columns it shares most, or stands alone when it shares none.
+    """
     line_height = max(blob.height for blob in strokes)
     groups = []
-    for blob in sorted(strokes, key=lambda b: b.size, reverse=True):
-        for group in groups:
-            if any(_one_digit(blob, other, line_height) for other in group):
-                group.append(blob)
-                break
+    for blob in sorted(strokes, key=lambda b: b.height, reverse=True):
+        shared = [max(_shared_columns(blob, other) for other in group) for group in groups]
+        best = max(range(len(groups)), key=shared.__getitem__, default=None)
+        short = blob.height < PIECE_HEIGHT * line_height
+        if best is not None and shared[best] > 0 and (short or any(_stacked(blob, other) for other in groups[best])):
+            groups[best].append(blob)
         else:
             groups.append([blob])
     return sorted(groups, key=lambda group: min(blob.cols.start for blob in group))
 
 
-def _one_digit(piece: Blob, other: Blob, line_height: int) -> bool:
-    shared_cols = min(piece.cols.stop, other.cols.stop) - max(piece.cols.start, other.cols.start)
-    if shared_cols < SAME_COLUMNS * min(piece.width, other.width):
-        return False
+def _shared_columns(piece: Blob, other: Blob) -> int:
+    return min(piece.cols.stop, other.cols.stop) - max(piece.cols.start, other.cols.start)
+
+
+def _stacked(piece: Blob, other: Blob) -> bool:
+    """One above the other: mostly the same columns, hardly any of the same rows."""
     shared_rows = min(piece.rows.stop, other.rows.stop) - max(piece.rows.start, other.rows.start)
-    stacked = shared_rows <= STACKED_OVERLAP * min(piece.height, other.height)
-    return stacked or min(piece.height, other.height) < PIECE_HEIGHT * line_height
+    same_columns = _shared_columns(piece, other) >= SAME_COLUMNS * min(piece.width, other.width)
+    return same_columns and shared_rows <= STACKED_OVERLAP * min(piece.height, other.height)
 
 
 # --------------------------------------------------------------------------- touching digits

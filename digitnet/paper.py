@@ -86,7 +86,9 @@ def fit_paper(ink) -> Paper:
     import numpy as np
 
     height, width = ink.shape
-    block = max(4, round(max(height, width) / PAPER_GRID))
+    # Blocks of 1/PAPER_GRID of the long side, but small enough for 8 along the short one
+    # (a strip photographed around a row of digits).
+    block = max(4, min(round(max(height, width) / PAPER_GRID), min(height, width) // 8))
     rows, cols = height // block, width // block
     if min(rows, cols) < 8:
         band = max(1, round(0.04 * min(height, width)))

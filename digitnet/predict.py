@@ -110,10 +110,12 @@ class ImagePrediction:
         }
 
 
-def read_picture(model, image, *, name: str = "image", single: bool = False) -> ImagePrediction:
+def read_picture(model, image, *, name: str = "image", single: bool = False, ask=None) -> ImagePrediction:
     """The digits in a decoded picture, left to right, read by ``model``; DigitnetError when there are none.
 
     ``single`` takes the whole picture as one digit, as digitnet did before it read numbers.
+    ``ask(images)`` replaces ``check.predict_probabilities(model, images)`` where the
+    model is shared (the web server holds a lock only while the model runs).
     """
     import numpy as np
 
@@ -122,6 +124,7 @@ def read_picture(model, image, *, name: str = "image", single: bool = False) -> 
     from .page import analyse_page, find_digits, one_digit_ink, split_touching
     from .pictures import grayscale
 
+    ask = ask or (lambda images: predict_probabilities(model, images))
     gray = grayscale(image)
     page = analyse_page(gray, name)
 
@@ -131,11 +134,11 @@ def read_picture(model, image, *, name: str = "image", single: bool = False) -> 
     if single:
         inks = [one_digit_ink(page.strokes)]
     else:
-        inks = split_touching(find_digits(page), lambda inks: predict_probabilities(model, np.stack(images_of(inks))))
+        inks = split_touching(find_digits(page), lambda inks: ask(np.stack(images_of(inks))))
     found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks)) if image28.any()]
     if not found:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
-    probabilities = predict_probabilities(model, np.stack([image28 for _, image28 in found]))
+    probabilities = ask(np.stack([image28 for _, image28 in found]))
     return ImagePrediction(
         path=name,
         digits=tuple(

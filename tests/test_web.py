@@ -122,12 +122,14 @@ def test_health_names_the_model_and_its_metadata(server, trained_model_path):
 
 def test_predict_a_drawn_digit(server, predictor):
     from digitnet.check import predict_probabilities
-    from digitnet.preprocess import load_image, prepare_image
+    from digitnet.digit import prepare_image
+    from digitnet.pictures import load_image
 
     body = drawn_png(7)
     status, response, payload = request(server, "POST", "/api/predict", body, {"Content-Type": "image/png"})
     assert status == 200, payload
-    assert set(payload) == {"digit", "confidence", "probabilities", "preprocessed"}
+    assert {"digit", "confidence", "probabilities", "preprocessed"} <= set(payload)
+    assert payload["number"] == str(payload["digit"]) and len(payload["digits"]) == 1
     probabilities = np.array(payload["probabilities"])
     assert probabilities.shape == (10,)
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-6)
