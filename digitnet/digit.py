@@ -32,11 +32,11 @@ PEN_SCALE_SIDE = 200
 
 
 
-def digit_box(ink: Ink, page: Page, picture_size):
-    """The strokes' bounding box (with a cell of margin) in the full picture's pixels: (left, top, right, bottom)."""
+def digit_box(ink: Ink, page: Page, picture_size, *, reach: bool = False):
+    """The strokes' bounding box (or the whole mask's) with a cell of margin in the full picture's pixels: (left, top, right, bottom)."""
     import math
 
-    left, top, right, bottom = ink.box()
+    left, top, right, bottom = ink.box(reach=reach)
     height, width = page.shape
     scale_x, scale_y = picture_size[0] / width, picture_size[1] / height
     return (
@@ -51,7 +51,7 @@ def _digit_ink(gray, page: Page, ink: Ink):
     """The digit's ink in [0, 1] (paper 0, other strokes masked out), cut from the full-resolution picture."""
     import numpy as np
 
-    full_box = digit_box(ink, page, gray.size)
+    full_box = digit_box(ink, page, gray.size, reach=True)
     crop = shrunk(gray.crop(full_box), DIGIT_WORK_SIDE)
     size = crop.size
     pixels = as_array(crop)

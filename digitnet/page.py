@@ -52,9 +52,9 @@ PIECE_HEIGHT = 0.5
 # A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
 MARGIN = 0.06
 # Strokes wider than this × their height may be digits that touch: the network decides.
-TOUCHING_ASPECT = 1.2
+TOUCHING_ASPECT = 1.1
 # ... and wider than this are split whatever the network says about the whole.
-SURELY_TOUCHING_ASPECT = 1.5
+SURELY_TOUCHING_ASPECT = 1.4
 # Cuts tried across a touching pair: evenly spaced between these fractions of its width.
 CUT_RANGE = (0.2, 0.8)
 CUT_COUNT = 13
@@ -74,18 +74,23 @@ class Page:
 
 @dataclasses.dataclass
 class Ink:
-    """One digit's strokes: a mask over the page, ``cell`` analysis pixels per mask cell."""
+    """One digit: a mask over the page saying whose ink is where, ``cell`` analysis pixels per mask cell.
+
+    ``strokes`` (when the mask reaches beyond them) are the digit's own stroke pixels.
+    """
 
     mask: object
     cell: int = 1
+    strokes: object = None
 
-    def box(self):
-        """(left, top, right, bottom) of the mask in analysis pixels, with a cell of margin."""
+    def box(self, *, reach: bool = False):
+        """(left, top, right, bottom) of the strokes (or of the whole mask) in analysis pixels, with a cell of margin."""
         import numpy as np
 
-        rows = np.nonzero(self.mask.any(axis=1))[0]
-        cols = np.nonzero(self.mask.any(axis=0))[0]
-        height, width = self.mask.shape
+        mask = self.mask if reach or self.strokes is None else self.strokes
+        rows = np.nonzero(mask.any(axis=1))[0]
+        cols = np.nonzero(mask.any(axis=0))[0]
+        height, width = mask.shape
         left, right = max(0, cols[0] - 1), min(width, cols[-1] + 2)
         top, bottom = max(0, rows[0] - 1), min(height, rows[-1] + 2)
         return left * self.cell, top * self.cell, right * self.cell, bottom * self.cell
@@ -296,7 +301,8 @@ def find_digits(page: Page) -> list[Ink]:
     digit_of = np.zeros(labels.shape, dtype=np.int32)
     for number, group in enumerate(groups, start=1):
         digit_of[np.isin(labels, [blob.label for blob in group])] = number
-    return [Ink(mask) for mask in _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes))]
+    masks = _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes))
+    return [Ink(mask, strokes=digit_of == number) for number, mask in enumerate(masks, start=1)]
 
 
 def _surroundings(digit_of, count: int, reach: float):
@@ -405,13 +411,25 @@ def _cuts(ink: Ink) -> list[tuple[Ink, Ink]]:
     left, _, right, _ = ink.box()
     first, last = (left + fraction * (right - left) for fraction in CUT_RANGE)
     pairs = []
+    strokes = ink.mask if ink.strokes is None else ink.strokes
     for column in np.unique(np.round(np.linspace(first, last, CUT_COUNT) / ink.cell).astype(int)):
-        before, after = ink.mask.copy(), ink.mask.copy()
-        before[:, column:] = False
-        after[:, :column] = False
-        if before.any() and after.any():
-            pairs.append((Ink(before, ink.cell), Ink(after, ink.cell)))
+        if strokes[:, :column].any() and strokes[:, column:].any():
+            pairs.append((_columns(ink, slice(None, column)), _columns(ink, slice(column, None))))
     return pairs
+
+
+def _columns(ink: Ink, columns: slice) -> Ink:
+    """The part of ``ink`` in ``columns`` (mask and strokes alike)."""
+    import numpy as np
+
+    def kept(mask):
+        if mask is None:
+            return None
+        part = np.zeros_like(mask)
+        part[:, columns] = mask[:, columns]
+        return part
+
+    return Ink(kept(ink.mask), ink.cell, kept(ink.strokes))
 
 
 def line_height(inks) -> int:
