@@ -142,6 +142,22 @@ def test_predict_a_drawn_digit(server, predictor):
     np.testing.assert_allclose(probabilities, predict_probabilities(predictor.model, expected)[0], atol=1e-6)
 
 
+def test_predict_a_drawn_number(server):
+    """Two digits side by side on a wide pad: the number, and each digit as predict --json gives it."""
+    rng = np.random.default_rng(2)
+    pad = np.zeros((280, 700), dtype=np.uint8)
+    pad[:, 60:340] = render_digit(4, rng, canvas=280)
+    pad[:, 380:660] = np.maximum(pad[:, 380:660], render_digit(7, rng, canvas=280))
+    status, _, payload = request(server, "POST", "/api/predict", png_bytes(pad), {"Content-Type": "image/png"})
+    assert status == 200, payload
+    assert len(payload["number"]) == 2 and payload["number"] == "".join(str(d["digit"]) for d in payload["digits"])
+    assert payload["digit"] is None and payload["probabilities"] is None and payload["preprocessed"] is None
+    assert payload["digits"][0]["box"][2] <= 380 and payload["digits"][1]["box"][0] >= 300
+    for digit in payload["digits"]:
+        assert set(digit) == {"digit", "confidence", "probabilities", "box", "preprocessed"}
+        assert decode_data_url(digit["preprocessed"]).shape == (28, 28)
+
+
 def test_polarity_does_not_matter(server):
     white_on_black = request(server, "POST", "/api/predict", drawn_png(3, seed=5))[2]
     black_on_white = request(server, "POST", "/api/predict", drawn_png(3, seed=5, invert=True))[2]
