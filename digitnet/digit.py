@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .errors import DigitnetError
 from .page import Ink, Page, analyse_page, one_digit_ink
-from .pictures import PIXEL_MAX, as_array, describe_source, grayscale, load_image, shrunk
+from .pictures import as_array, describe_source, grayscale, load_image, shrunk
+from .preprocess import PIXEL_MAX
 
 FRAME_SIZE = 28  # MNIST's field
 FIT_SIZE = 20  # MNIST fits each digit's bounding box into 20×20
@@ -168,7 +169,6 @@ def centred_in_frame(digit):
     the field.
     """
     import numpy as np
-
     from scipy import ndimage
 
     height, width = digit.shape

@@ -52,9 +52,9 @@ PIECE_HEIGHT = 0.5
 # A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
 MARGIN = 0.06
 # Strokes wider than this × their height may be digits that touch: the network decides.
-TOUCHING_ASPECT = 1.1
+TOUCHING_ASPECT = 1.3
 # ... and wider than this are split whatever the network says about the whole.
-SURELY_TOUCHING_ASPECT = 1.4
+SURELY_TOUCHING_ASPECT = 1.6
 # Cuts tried across a touching pair: evenly spaced between these fractions of its width.
 CUT_RANGE = (0.2, 0.8)
 CUT_COUNT = 13
@@ -167,7 +167,7 @@ class Blob:
             return self.width >= RULE_LENGTH * cols and self.height <= max(2, RULE_THICKNESS * rows)
         return self.height >= RULE_LENGTH * rows and self.width <= max(2, RULE_THICKNESS * cols)
 
-    def near(self, other: "Blob", margin: float) -> bool:
+    def near(self, other: Blob, margin: float) -> bool:
         return (
             self.rows.stop - 1 >= other.rows.start - margin
             and self.rows.start <= other.rows.stop - 1 + margin
@@ -398,7 +398,8 @@ def _split(ink: Ink, read, height: int, depth: int = 0) -> list[Ink]:
     confidence = read([ink] + [part for pair in pairs for part in pair]).max(axis=1)
     both = np.sqrt(confidence[1::2] * confidence[2::2])
     best = int(np.argmax(both))
-    if right - left <= SURELY_TOUCHING_ASPECT * max(bottom - top, height) and both[best] <= confidence[0]:
+    surely = right - left > SURELY_TOUCHING_ASPECT * max(bottom - top, height)
+    if not surely and both[best] <= confidence[0]:
         return [ink]
     before, after = pairs[best]
     return _split(before, read, height, depth + 1) + _split(after, read, height, depth + 1)

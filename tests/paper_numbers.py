@@ -30,7 +30,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paper_digits import FORMAT_WEIGHTS, FORMATS, encode, ink_strokes, photo_of  # noqa: E402
+from paper_digits import FORMAT_WEIGHTS, FORMATS, encode, ink_strokes, photo_of
 
 LAYOUTS = ("spaced", "close", "touching", "mixed")
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
+from synth import render_digit
 
 from digitnet.cli import cli
 from digitnet.page import Ink, analyse_page, find_digits, split_touching
 from digitnet.pictures import grayscale
-from synth import render_digit
 
 HEIGHT = 120  # each digit's canvas: synth draws a digit about 60% of it tall
 
