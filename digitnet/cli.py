@@ -199,7 +199,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--index", "-i", metavar="INTEGER", default=None, help="Test image to check. Without it, asks for indices at a prompt.")
-@click.option("--image", "image_path", type=click.Path(path_type=Path), default=None, help="Predict the digit in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.")
+@click.option("--image", "image_path", type=click.Path(path_type=Path), default=None, help="Read the digits in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.")
 @model_option
 @data_option
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, show_default="digit_INDEX.png, or STEM_prediction.png for --image", help="Where to save the figure.")
