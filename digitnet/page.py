@@ -176,14 +176,12 @@ class Blob:
         )
 
 
-def blobs_of(binary, joined=None):
-    """8-connected components: (labels, [Blob]); ``joined`` (a superset of ``binary``) decides what connects."""
+def blobs_of(binary):
+    """8-connected components: (labels, [Blob])."""
     import numpy as np
     from scipy import ndimage
 
-    labels, count = ndimage.label(binary if joined is None else joined, structure=np.ones((3, 3), dtype=bool))
-    if joined is not None:
-        labels = np.where(binary, labels, 0)
+    labels, count = ndimage.label(binary, structure=np.ones((3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     blobs = [
         Blob(number, int(sizes[number]), where[0], where[1])
@@ -283,11 +281,11 @@ def find_digits(page: Page) -> list[Ink]:
     is read exactly as a single-digit picture always was.
     """
     import numpy as np
-    from scipy import ndimage
 
     binary = without_ruled_lines(page.strokes)
-    # Joined by a pixel: a stroke broken by a pixel or two stays one piece.
-    labels, blobs = blobs_of(binary, ndimage.binary_dilation(binary, structure=np.ones((3, 3), dtype=bool)))
+    # Not joined across gaps first (as one digit's grid is): digits written close together
+    # would merge, and a stroke broken in two is put together again by _pieces_joined.
+    labels, blobs = blobs_of(binary)
     if not blobs:
         return [one_digit_ink(page.strokes)]
     dropped = _rules(blobs, binary.shape) | _page_edges(labels, blobs)
