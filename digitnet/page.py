@@ -55,6 +55,8 @@ MARGIN = 0.06
 TOUCHING_ASPECT = 1.3
 # ... and wider than this are split whatever the network says about the whole.
 SURELY_TOUCHING_ASPECT = 1.6
+# The only stroke on the page is cut only when wider than this × its height (a wide digit is likelier).
+LONE_ASPECT = 2.0
 # Cuts tried across a touching pair: evenly spaced between these fractions of its width.
 CUT_RANGE = (0.2, 0.8)
 CUT_COUNT = 13
@@ -380,8 +382,23 @@ def split_touching(inks, read) -> list[Ink]:
     mean of the two) wins if it beats the whole — or always, when the stroke is far
     too wide for one digit.  The parts are tried again (three digits in a row touch).
     """
+    if len(inks) == 1:
+        return _split_lone(inks[0], read)
     height = line_height(inks)
     return [part for ink in inks for part in _split(ink, read, height)]
+
+
+def _split_lone(ink: Ink, read) -> list[Ink]:
+    """The only stroke on the page is cut only when far too wide for one digit.
+
+    A picture of one wide digit (a sprawling 2, a 5 with a long bar) is the common
+    case; the network's choice between it whole and cut in two is not to be trusted
+    there (on the one-digit sets it cut 13 digits in 1000).
+    """
+    left, top, right, bottom = ink.box()
+    if right - left <= LONE_ASPECT * (bottom - top):
+        return [ink]
+    return _split(ink, read, bottom - top)
 
 
 def _split(ink: Ink, read, height: int, depth: int = 0) -> list[Ink]:
