@@ -128,10 +128,11 @@ def test_touching_digits_are_cut_where_the_reader_reads_the_parts_best():
     draw = ImageDraw.Draw(page)
     draw.ellipse((60, 40, 160, 160), outline=0, width=10)
     draw.ellipse((155, 40, 255, 160), outline=0, width=10)
+    draw.line([(320, 40), (320, 160)], fill=0, width=10)  # and a 1 beside them
     gray = grayscale(page)
     analysed = analyse_page(gray, "rings")
     inks = find_digits(analysed)
-    assert len(inks) == 1  # one connected stroke
+    assert len(inks) == 2  # the rings are one connected stroke
 
     calls = []
 
@@ -145,11 +146,16 @@ def test_touching_digits_are_cut_where_the_reader_reads_the_parts_best():
 
     ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
     parts = split_touching(inks, read)
-    assert len(parts) == 2
+    assert len(parts) == 3
     cut = parts[1].box()[0]
     scale = analysed.shape[1] / 400
     assert abs(cut - 158 * scale) < 0.06 * 400 * scale  # at the touching point
     assert calls[0] > 2  # the whole and every candidate pair, in one batch
+
+
+def test_a_wide_digit_alone_on_the_page_is_not_cut():
+    ink = Ink(np.pad(np.ones((40, 70), dtype=bool), 10))
+    assert split_touching([ink], lambda parts: pytest.fail("no need to ask the network")) == [ink]
 
 
 def test_a_digit_of_ordinary_width_is_not_cut():
