@@ -226,7 +226,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--index", "-i", metavar="INTEGER", default=None, help="Test image to check. Without it, asks for indices at a prompt.")
-@click.option("--image", "image_path", type=click.Path(path_type=Path), default=None, help="Predict the digit in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.")
+@click.option("--image", "image_path", type=click.Path(path_type=Path), default=None, help="Read the digits in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.")
 @model_option
 @data_option
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, show_default="digit_INDEX.png, or STEM_prediction.png for --image", help="Where to save the figure.")
@@ -270,16 +270,28 @@ def _check_one(model, test, index, plot_path, no_plot, show):
 
 
 def _check_image(image_path, model_path, plot_path, no_plot, show):
-    """`check --image`: predict one picture through the MNIST recipe; no true label."""
-    from .predict import predict_prepared
-    from .preprocess import image_to_digit
+    """`check --image`: read the digits in one picture through the MNIST recipe; no true label."""
+    from .pictures import load_image
+    from .predict import read_picture
 
-    image = image_to_digit(image_path)  # a bad picture fails before the slow model load
-    result = predict_prepared(load_runner(model_path), [(image_path, image)])[0]
+    picture = load_image(image_path)  # a file that is not a picture fails before the slow model load
+    result = read_picture(load_runner(model_path), picture, name=str(image_path))
     click.echo(result.line(verb="predicted "))
-    if not no_plot:
-        default_plot = Path(f"{Path(image_path).stem}_prediction.png")
-        _plot_digit(result.image, result.prediction, None, plot_path or default_plot, show)
+    if no_plot:
+        return
+    path = plot_path or Path(f"{Path(image_path).stem}_prediction.png")
+    if result.prediction is not None:
+        _plot_digit(result.image, result.prediction, None, path, show)
+    else:
+        _plot_number(picture, result, path, show)
+
+
+def _plot_number(picture, result, path, show):
+    from . import plots
+
+    fig = plots.new_figure(plots.number_figsize(len(result.digits)), interactive=show)
+    plots.number_figure(picture, [(r.box, r.prediction.digit, r.prediction.probabilities) for r in result.digits], fig=fig)
+    _show_or_save(fig, path, show)
 
 
 def _plot_digit(image, prediction, label, path, show):
@@ -287,6 +299,12 @@ def _plot_digit(image, prediction, label, path, show):
 
     fig = plots.new_figure(plots.DIGIT_FIGSIZE, interactive=show)
     plots.digit_figure(image, prediction.probabilities, predicted=prediction.digit, label=label, fig=fig)
+    _show_or_save(fig, path, show)
+
+
+def _show_or_save(fig, path, show):
+    from . import plots
+
     if show and plots.show(fig):
         return
     if show:
@@ -323,24 +341,26 @@ def _prompt_loop(model, test, plot_path, no_plot, show):
 @click.argument("inputs", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @model_option
 @click.option("--top", type=click.IntRange(1, 10), default=1, help="Also show the next TOP-1 most likely digits.")
-@click.option("--json", "as_json", is_flag=True, help='Print a JSON array of {"path", "digit", "confidence", "probabilities", "unsure"} instead of lines.')
-@click.option("--save-preprocessed", "preprocessed_dir", type=click.Path(path_type=Path), default=None, help="Folder (created if missing) for the 28×28 image the model saw, one STEM.png per input.")
+@click.option("--json", "as_json", is_flag=True, help='Print a JSON array of {"path", "number", "digits", "digit", "confidence", "probabilities", "unsure"} instead of lines.')
+@click.option("--save-preprocessed", "preprocessed_dir", type=click.Path(path_type=Path), default=None, help="Folder (created if missing) for the 28×28 images the model saw: STEM.png for a one-digit picture, STEM-1.png, STEM-2.png… for a number.")
+@click.option("--single", is_flag=True, help="Take each whole picture as one digit (no search for several digits).")
 @reports_errors
-def predict(inputs, model_path, top, as_json, preprocessed_dir):
-    """Predict the digit in each picture: image files, or folders of them.
+def predict(inputs, model_path, top, as_json, preprocessed_dir, single):
+    """Read the digits in each picture, left to right: image files, or folders of them.
 
     \b
     Each picture (PNG, JPEG, BMP, GIF, TIFF, WebP; dark ink on light paper or the
-    reverse; any size) is prepared the way MNIST was made: paper removed, the ink
-    fitted into 20×20 keeping its shape, centre of mass at the centre of 28×28.
-    Folders: the image files directly inside, sorted; other files are skipped.
-    Prints "PATH: DIGIT (PROBABILITY)"; below 50% the line is flagged unsure.
-    A picture that cannot be used gets one error line and the exit status is 1;
-    the others are still predicted.
+    reverse; any size) is searched for digits; each is prepared the way MNIST was
+    made: paper removed, the ink fitted into 20×20 keeping its shape, centre of mass
+    at the centre of 28×28.  Folders: the image files directly inside, sorted;
+    other files are skipped.  Prints "PATH: DIGIT (PROBABILITY)" for one digit,
+    "PATH: NUMBER  (DIGIT PROBABILITY, ...)" for several; a digit below 50% is
+    flagged unsure.  A picture that cannot be used gets one error line and the exit
+    status is 1; the others are still predicted.
     """
     import json
 
-    from .predict import find_images, predict_prepared, prepare_images, prepare_output_folder, preprocessed_paths, save_preprocessed
+    from .predict import find_images, prepare_output_folder, preprocessed_paths, read_pictures, save_preprocessed
 
     if preprocessed_dir is not None:
         prepare_output_folder(preprocessed_dir)
@@ -355,13 +375,13 @@ def predict(inputs, model_path, top, as_json, preprocessed_dir):
     results = []
     if paths:
         model = load_runner(model_path)  # once, before the pictures: a wrong --model fails at once
-        prepared, bad = prepare_images(paths, on_failure=report)
+        results, bad = read_pictures(model, paths, single=single, on_failure=report)
         failures += bad
-        results = predict_prepared(model, prepared)
     if preprocessed_dir is not None:
         # Written before anything is printed: a reader that stops early (| head) must not cost the files.
-        for result, target in zip(results, preprocessed_paths(results, preprocessed_dir, paths)):
-            save_preprocessed(result.image, target)
+        for result, targets in zip(results, preprocessed_paths(results, preprocessed_dir, paths)):
+            for reading, target in zip(result.digits, targets):
+                save_preprocessed(reading.image, target)
     if as_json:
         click.echo(json.dumps([r.as_json() for r in results], indent=2))
     else:

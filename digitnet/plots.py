@@ -59,6 +59,42 @@ def digit_figure(image, probabilities, *, predicted: int, label: int | None = No
     return fig
 
 
+def number_figsize(count: int):
+    """Room for the picture on top and one small probability chart per digit below."""
+    return (max(DIGIT_FIGSIZE[0], 1.6 * count), 5.2)
+
+
+def number_figure(picture, digits, *, fig=None):
+    """The picture with a box and the digit read over each, above each digit's ten probabilities.
+
+    ``picture`` is a Pillow image; ``digits`` is a list of ((left, top, right, bottom), digit, probabilities).
+    """
+    from matplotlib.patches import Rectangle
+
+    fig = fig or new_figure(number_figsize(len(digits)))
+    grid = fig.add_gridspec(2, len(digits), height_ratios=[1.5, 1])
+    ax_picture = fig.add_subplot(grid[0, :])
+    ax_picture.imshow(picture.convert("RGB"), interpolation="antialiased")
+    ax_picture.set_xticks([])
+    ax_picture.set_yticks([])
+    ax_picture.set_title("read " + "".join(str(digit) for _, digit, _ in digits), fontsize=13)
+    for n, ((left, top, right, bottom), digit, probabilities) in enumerate(digits):
+        ax_picture.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor="tab:orange", linewidth=1.5))
+        ax_picture.text(left, top, f"{digit}", color="white", fontsize=11, fontweight="bold", va="bottom", ha="left",
+                        bbox={"facecolor": "tab:orange", "edgecolor": "none", "pad": 1.5})
+        ax_bar = fig.add_subplot(grid[1, n])
+        colours = ["tab:blue"] * len(probabilities)
+        colours[digit] = "tab:orange"
+        ax_bar.bar(range(len(probabilities)), probabilities, color=colours)
+        ax_bar.set_xticks(range(len(probabilities)))
+        ax_bar.tick_params(labelsize=7)
+        ax_bar.set_ylim(0, 1.08)
+        ax_bar.set_yticks([] if n else [0, 0.5, 1])
+        ax_bar.set_title(f"{digit} ({probabilities[digit]:.0%})", fontsize=10)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.06, top=0.93, hspace=0.3, wspace=0.15)
+    return fig
+
+
 def history_figure(history: dict, *, title: str | None = None, fig=None):
     """Loss and accuracy per epoch, training and validation."""
     from matplotlib.ticker import MaxNLocator

@@ -1,9 +1,12 @@
-"""Predicting the digit in people's own pictures: the use case behind `digitnet predict`.
+"""Reading the digits in people's own pictures: the use case behind `digitnet predict`.
 
-Each picture goes through ``preprocess.image_to_digit`` (the MNIST recipe) and then,
-all together in one batch, through ``check.predict_probabilities`` — the same path
-test digits take.  A picture that cannot be used becomes a ``Failure`` with a
-one-line message; the others are still predicted.
+Each picture is read as a number: ``page`` finds its digits left to right (digits
+whose strokes touch are cut where the network reads the halves best), ``digit`` makes
+each an MNIST-style 28×28 image, and all of them go, in one batch, through
+``check.predict_probabilities`` — the same path test digits take.  A picture of one
+digit reads exactly as before; ``single=True`` takes the whole picture as one digit.
+A picture that cannot be used becomes a ``Failure`` with a one-line message; the
+others are still read.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import dataclasses
 from pathlib import Path
 
 from .errors import DigitnetError
-from .preprocess import IMAGE_SUFFIXES
+from .pictures import IMAGE_SUFFIXES
 
 # Below this the model's best guess is flagged: more likely wrong than right.
 UNSURE_BELOW = 0.5
@@ -27,36 +30,134 @@ class Failure:
 
 
 @dataclasses.dataclass(frozen=True)
-class ImagePrediction:
-    """What the model says about one picture, and the 28×28 image it saw."""
+class DigitReading:
+    """One digit of a picture: what the model says, the 28×28 image it saw, where it is."""
 
-    path: str
     prediction: object  # check.Prediction
     image: object  # uint8 (28, 28)
+    box: tuple = (0, 0, 0, 0)  # (left, top, right, bottom) in the picture's own pixels
 
     @property
     def unsure(self) -> bool:
         return self.prediction.confidence < UNSURE_BELOW
 
+    def as_json(self) -> dict:
+        return {
+            "digit": self.prediction.digit,
+            "confidence": self.prediction.confidence,
+            "probabilities": list(self.prediction.probabilities),
+            "box": list(self.box),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagePrediction:
+    """What the model read in one picture: its digits, left to right."""
+
+    path: str
+    digits: tuple  # of DigitReading
+
+    @property
+    def number(self) -> str:
+        return "".join(str(reading.prediction.digit) for reading in self.digits)
+
+    @property
+    def prediction(self):
+        """The prediction of a one-digit picture (None for a number of several digits)."""
+        return self.digits[0].prediction if len(self.digits) == 1 else None
+
+    @property
+    def image(self):
+        """The 28×28 image of a one-digit picture (None for a number)."""
+        return self.digits[0].image if len(self.digits) == 1 else None
+
+    @property
+    def unsure(self) -> bool:
+        return any(reading.unsure for reading in self.digits)
+
     def line(self, top: int = 1, *, verb: str = "") -> str:
-        """``path: 7 (98.2%)``, the next ``top - 1`` candidates, and an unsure flag."""
+        """``path: 7 (98.2%)`` (and the next ``top - 1`` candidates), or ``path: 2026  (2 99%, 0 98%, …)``; unsure flagged."""
+        if self.prediction is None:
+            return self._number_line(verb)
         best = self.prediction
         text = f"{self.path}: {verb}{best.digit} ({best.confidence:.1%})"
-        runners_up = self.prediction.ranked(top)[1:]
+        runners_up = best.ranked(top)[1:]
         if runners_up:
             text += ", then " + ", ".join(f"{d} ({p:.1%})" for d, p in runners_up)
         if self.unsure:
             text += f"  [unsure: below {UNSURE_BELOW:.0%}]"
         return text
 
+    def _number_line(self, verb: str) -> str:
+        each = ", ".join(f"{r.prediction.digit} {r.prediction.confidence:.0%}" for r in self.digits)
+        text = f"{self.path}: {verb}{self.number}  ({each})"
+        unsure = [str(n) for n, reading in enumerate(self.digits, start=1) if reading.unsure]
+        if unsure:
+            text += f"  [unsure: digit {', '.join(unsure)} below {UNSURE_BELOW:.0%}]"
+        return text
+
     def as_json(self) -> dict:
+        """Today's one-digit fields (null for a number of several digits), the number and each digit."""
+        one = self.prediction
         return {
             "path": self.path,
-            "digit": self.prediction.digit,
-            "confidence": self.prediction.confidence,
-            "probabilities": list(self.prediction.probabilities),
+            "digit": one.digit if one else None,
+            "confidence": one.confidence if one else min(r.prediction.confidence for r in self.digits),
+            "probabilities": list(one.probabilities) if one else None,
             "unsure": self.unsure,
+            "number": self.number,
+            "digits": [reading.as_json() for reading in self.digits],
         }
+
+
+def read_picture(model, image, *, name: str = "image", single: bool = False, ask=None) -> ImagePrediction:
+    """The digits in a decoded picture, left to right, read by ``model``; DigitnetError when there are none.
+
+    ``single`` takes the whole picture as one digit, as digitnet did before it read numbers.
+    ``ask(images)`` replaces ``check.predict_probabilities(model, images)`` where the
+    model is shared (the web server holds a lock only while the model runs).
+    """
+    import numpy as np
+
+    from .check import predict_probabilities, to_prediction
+    from .digit import digit_box
+    from .page import analyse_page, find_digits, one_digit_ink, split_touching
+    from .pictures import grayscale
+
+    ask = ask or (lambda images: predict_probabilities(model, images))
+    gray = grayscale(image)
+    page = analyse_page(gray, name)
+
+    def images_of(inks):
+        return [_digit_or_blank(gray, page, ink, name) for ink in inks]
+
+    if single:
+        inks = [one_digit_ink(page.strokes)]
+    else:
+        inks = split_touching(find_digits(page), lambda inks: ask(np.stack(images_of(inks))))
+    found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks)) if image28.any()]
+    if not found:
+        raise DigitnetError(f"{name}: no ink found — is the page blank?")
+    probabilities = ask(np.stack([image28 for _, image28 in found]))
+    return ImagePrediction(
+        path=name,
+        digits=tuple(
+            DigitReading(to_prediction(probs), image28, digit_box(ink, page, gray.size))
+            for (ink, image28), probs in zip(found, probabilities)
+        ),
+    )
+
+
+def _digit_or_blank(gray, page, ink, name):
+    """The 28×28 digit, or an empty field when the strokes hold no ink worth the name."""
+    import numpy as np
+
+    from .digit import FRAME_SIZE, digit_image
+
+    try:
+        return digit_image(gray, page, ink, name=name)
+    except DigitnetError:
+        return np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
 
 
 def find_images(inputs) -> tuple[list[Path], list[Failure]]:
@@ -84,19 +185,21 @@ def find_images(inputs) -> tuple[list[Path], list[Failure]]:
     return images, failures
 
 
-def prepare_images(paths, *, on_failure=None) -> tuple[list[tuple[Path, object]], list[Failure]]:
-    """Each path → (path, uint8 28×28); the ones that fail are collected, not raised.
+def read_pictures(model, paths, *, single: bool = False, on_failure=None) -> tuple[list[ImagePrediction], list[Failure]]:
+    """Each path read as a number (or one digit with ``single``); the ones that fail are collected, not raised.
 
     ``on_failure(failure)`` is called as each failure happens (to report it at once).
     """
-    from .preprocess import image_to_digit
+    from .pictures import load_image
 
-    prepared, failures = [], []
+    results, failures = [], []
     for path in paths:
         try:
-            prepared.append((path, image_to_digit(path, name=str(path))))
+            results.append(read_picture(model, load_image(path, name=str(path)), name=str(path), single=single))
         except DigitnetError as exc:
             failure = Failure(str(path), str(exc))
+        except MemoryError:
+            failure = Failure(str(path), f"{path}: too large to process in the memory available")
         except Exception as exc:  # a bug on one picture must not cost the others their predictions
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             failure = Failure(str(path), f"{path}: could not be prepared (unexpected {type(exc).__name__}{': ' + reason if reason else ''})")
@@ -105,37 +208,27 @@ def prepare_images(paths, *, on_failure=None) -> tuple[list[tuple[Path, object]]
         failures.append(failure)
         if on_failure:
             on_failure(failure)
-    return prepared, failures
+    return results, failures
 
 
-def predict_prepared(model, prepared) -> list[ImagePrediction]:
-    """Predict all prepared images in one batch."""
-    import numpy as np
+def preprocessed_paths(results, folder: Path, inputs=()) -> list[list[Path]]:
+    """For each result, one PNG per digit in ``folder``: ``STEM.png`` for one digit, ``STEM-1.png``, ``STEM-2.png``… for a number.
 
-    from .check import predict_probabilities, to_prediction
-
-    if not prepared:
-        return []
-    batch = np.stack([image for _, image in prepared])
-    probabilities = predict_probabilities(model, batch)
-    return [
-        ImagePrediction(path=str(path), prediction=to_prediction(probs), image=image)
-        for (path, image), probs in zip(prepared, probabilities)
-    ]
-
-
-def preprocessed_paths(results, folder: Path, inputs=()) -> list[Path]:
-    """A distinct ``<stem>.png`` in ``folder`` for each result, never one of the inputs."""
+    Names are distinct and never one of the inputs: a stem already taken becomes
+    ``STEM-2``, ``STEM-3``… (``x-2.png``, or ``x-2-1.png`` for a number).
+    """
     taken = {Path(p).resolve() for p in inputs}
     paths = []
     for result in results:
-        stem = Path(result.path).stem or "image"
-        candidate, n = folder / f"{stem}.png", 1
-        while candidate.resolve() in taken:
+        stem, n = Path(result.path).stem or "image", 1
+        while True:
+            name = stem if n == 1 else f"{stem}-{n}"
+            names = [folder / f"{name}.png"] if len(result.digits) == 1 else [folder / f"{name}-{i}.png" for i in range(1, len(result.digits) + 1)]
+            if not any(candidate.resolve() in taken for candidate in names):
+                break
             n += 1
-            candidate = folder / f"{stem}-{n}.png"
-        taken.add(candidate.resolve())
-        paths.append(candidate)
+        taken.update(candidate.resolve() for candidate in names)
+        paths.append(names)
     return paths
 
 

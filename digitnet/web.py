@@ -7,7 +7,8 @@ by their Content-Length before a byte is read.  The page (HTML, CSS, JavaScript)
 shipped inside the package and served from it; nothing comes from the internet.
 
 Predictions go through the same code as ``digitnet predict``:
-``preprocess.load_image`` → ``preprocess.prepare_image`` → ``check.predict_probabilities``.
+``pictures.load_image`` → ``predict.read_picture`` (digits found, each made MNIST-style) →
+``check.predict_probabilities``.
 """
 
 from __future__ import annotations
@@ -95,24 +96,32 @@ class Predictor:
         self.probabilities(np.zeros((28, 28), dtype=np.uint8))
 
     def probabilities(self, image28):
+        return self.batch_probabilities(image28)[0]
+
+    def batch_probabilities(self, images):
+        """The model's probabilities for a batch, one caller at a time."""
         from .check import predict_probabilities
 
         with self._lock:
-            return predict_probabilities(self.model, image28)[0]
+            return predict_probabilities(self.model, images)
 
     def predict_png(self, data: bytes) -> dict:
-        """The API's answer for an uploaded image: digit, confidence, ten probabilities, preview."""
-        from .check import to_prediction
-        from .preprocess import load_image, prepare_image
+        """The API's answer for an uploaded image: as ``predict --json`` (number, digits), with previews.
 
-        image28 = prepare_image(load_image(data))  # DigitnetError for not-an-image or blank
-        prediction = to_prediction(self.probabilities(image28))
-        return {
-            "digit": prediction.digit,
-            "confidence": prediction.confidence,
-            "probabilities": list(prediction.probabilities),
-            "preprocessed": png_data_url(image28),
-        }
+        A one-digit drawing keeps the fields it always had (digit, confidence, ten
+        probabilities, the 28×28 preview); each digit of a number has its own preview.
+        """
+        from .pictures import load_image
+        from .predict import read_picture
+
+        picture = load_image(data)  # DigitnetError for not-an-image
+        reading = read_picture(self.model, picture, ask=self.batch_probabilities)  # DigitnetError for a blank pad
+        answer = reading.as_json()
+        del answer["path"]
+        for digit, shown in zip(reading.digits, answer["digits"]):
+            shown["preprocessed"] = png_data_url(digit.image)
+        answer["preprocessed"] = answer["digits"][0]["preprocessed"] if len(reading.digits) == 1 else None
+        return answer
 
     def health(self) -> dict:
         return {"status": "ok", "model": str(self.model_path), "metadata": self.metadata}

@@ -248,6 +248,32 @@ def test_prediction_updates_while_drawing(page):
     wait_for_prediction(page)
 
 
+def test_a_two_digit_number_on_the_wide_pad(page, server):
+    """The toggle widens the pad; a 4 and a 7 drawn side by side are read as a number, digit by digit."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page.find_element("id", "mode").click()
+    assert page.find_element("id", "mode").get_attribute("aria-pressed") == "true"
+    width, height = page.execute_script("const p = document.getElementById('pad'); return [p.width, p.height];")
+    assert width > 2 * height
+    # Each digit's strokes squeezed into its own part of the pad (x scaled into a third of the width).
+    left = [[(0.05 + x / 3, y) for x, y in stroke] for stroke in STROKES["4"]]
+    right = [[(0.45 + x / 3, y) for x, y in stroke] for stroke in STROKES["7"]]
+    draw_strokes(page, left + right)
+    WebDriverWait(page, PAGE_TIMEOUT).until(
+        lambda d: d.find_element("id", "pad").get_attribute("data-state") == "done" and len(d.find_element("id", "digit").text) == 2
+    )
+    expected = api_predict(server, pad_png(page))
+    assert page.find_element("id", "digit").text == expected["number"]
+    items = page.find_elements("css selector", "#digits .read-digit")
+    assert [item.find_element("css selector", ".guess").text for item in items] == [str(d["digit"]) for d in expected["digits"]]
+    assert [item.find_element("tag name", "img").get_attribute("src") for item in items] == [d["preprocessed"] for d in expected["digits"]]
+    assert not page.find_element("id", "digits").get_attribute("hidden")
+    page.find_element("id", "mode").click()  # back to one digit: a square pad, emptied
+    assert page.execute_script("const p = document.getElementById('pad'); return p.width === p.height;")
+    assert page.find_element("id", "digit").text == ""
+
+
 def test_clear_empties_the_pad_and_the_answer(page):
     draw_strokes(page, STROKES["7"])
     wait_for_prediction(page)

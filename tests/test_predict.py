@@ -15,8 +15,8 @@ from PIL import Image
 
 from digitnet.check import Prediction
 from digitnet.cli import check, cli
-from digitnet.predict import ImagePrediction, find_images, preprocessed_paths
-from digitnet.preprocess import image_to_digit
+from digitnet.digit import image_to_digit
+from digitnet.predict import DigitReading, ImagePrediction, find_images, preprocessed_paths
 from synth import render_digit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,11 +119,11 @@ def test_empty_folder_and_missing_path_are_failures(tmp_path):
 
 def test_unsure_predictions_are_flagged():
     probabilities = (0.4, 0.35, 0.25) + (0.0,) * 7
-    result = ImagePrediction("x.png", Prediction(digit=0, confidence=0.4, probabilities=probabilities), np.zeros((28, 28), np.uint8))
+    result = ImagePrediction("x.png", (DigitReading(Prediction(digit=0, confidence=0.4, probabilities=probabilities), np.zeros((28, 28), np.uint8)),))
     assert result.unsure and "unsure" in result.line()
     assert result.as_json()["unsure"] is True
     assert result.line(2) == "x.png: 0 (40.0%), then 1 (35.0%)  [unsure: below 50%]"
-    sure = ImagePrediction("y.png", Prediction(digit=1, confidence=0.9, probabilities=(0.1, 0.9) + (0.0,) * 8), None)
+    sure = ImagePrediction("y.png", (DigitReading(Prediction(digit=1, confidence=0.9, probabilities=(0.1, 0.9) + (0.0,) * 8), None),))
     assert sure.line() == "y.png: 1 (90.0%)"
 
 
@@ -143,17 +143,17 @@ def test_bad_files_get_one_error_each_and_the_others_are_predicted(pictures, tra
 
 
 def test_an_unexpected_failure_on_one_picture_spares_the_others(pictures, trained_model_path, monkeypatch):
-    import digitnet.preprocess
+    import digitnet.predict
 
-    real = digitnet.preprocess.image_to_digit
+    real = digitnet.predict.read_picture
     broken = str(pictures["good"][1])
 
-    def flaky(path, **kwargs):
-        if str(path) == broken:
+    def flaky(model, image, *, name, **kwargs):
+        if name == broken:
             raise RuntimeError("boom")
-        return real(path, **kwargs)
+        return real(model, image, name=name, **kwargs)
 
-    monkeypatch.setattr(digitnet.preprocess, "image_to_digit", flaky)
+    monkeypatch.setattr(digitnet.predict, "read_picture", flaky)
     result = run(["predict", pictures["folder"], "--model", trained_model_path])
     assert result.exit_code == 1
     assert len(result.stdout.splitlines()) == 2
@@ -207,8 +207,11 @@ def test_save_preprocessed_never_overwrites_an_input(tmp_path, trained_model_pat
 
 
 def test_save_preprocessed_names_are_distinct(tmp_path):
-    results = [ImagePrediction(p, None, None) for p in ("a/x.png", "b/x.png", "x.jpg")]
-    assert [p.name for p in preprocessed_paths(results, tmp_path)] == ["x.png", "x-2.png", "x-3.png"]
+    one = (DigitReading(None, None),)
+    results = [ImagePrediction(p, one) for p in ("a/x.png", "b/x.png", "x.jpg")] + [ImagePrediction("c/x.png", one * 3)]
+    names = [[p.name for p in paths] for paths in preprocessed_paths(results, tmp_path)]
+    # A number's STEM-2.png would be the second x.png's name: its stem moves on instead.
+    assert names == [["x.png"], ["x-2.png"], ["x-3.png"], ["x-2-1.png", "x-2-2.png", "x-2-3.png"]]
 
 
 def test_save_preprocessed_into_a_folder_that_cannot_be_made(pictures, trained_model_path, tmp_path):

@@ -1,4 +1,4 @@
-"""Turning people's pictures into MNIST-style 28×28 digits (digitnet.preprocess).
+"""Turning people's pictures into MNIST-style 28×28 digits (digitnet.pictures, page, digit).
 
 Every picture here is made by the test: digits drawn large with tests/synth.py (or
 plain strokes), then inverted, moved off-centre, tinted, noised, saved in each mode.
@@ -17,14 +17,9 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from digitnet.errors import DigitnetError
-from digitnet.preprocess import (
-    FIT_SIZE,
-    MAX_PIXELS,
-    image_to_digit,
-    load_image,
-    prepare_image,
-    to_model_input,
-)
+from digitnet.digit import FIT_SIZE, image_to_digit, prepare_image
+from digitnet.pictures import MAX_PIXELS, load_image
+from digitnet.preprocess import to_model_input
 from synth import render_digit
 
 BLANK = "no ink found — is the page blank?"

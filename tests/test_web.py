@@ -122,12 +122,14 @@ def test_health_names_the_model_and_its_metadata(server, trained_model_path):
 
 def test_predict_a_drawn_digit(server, predictor):
     from digitnet.check import predict_probabilities
-    from digitnet.preprocess import load_image, prepare_image
+    from digitnet.digit import prepare_image
+    from digitnet.pictures import load_image
 
     body = drawn_png(7)
     status, response, payload = request(server, "POST", "/api/predict", body, {"Content-Type": "image/png"})
     assert status == 200, payload
-    assert set(payload) == {"digit", "confidence", "probabilities", "preprocessed"}
+    assert {"digit", "confidence", "probabilities", "preprocessed"} <= set(payload)
+    assert payload["number"] == str(payload["digit"]) and len(payload["digits"]) == 1
     probabilities = np.array(payload["probabilities"])
     assert probabilities.shape == (10,)
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-6)
@@ -138,6 +140,22 @@ def test_predict_a_drawn_digit(server, predictor):
     expected = prepare_image(load_image(body))
     np.testing.assert_array_equal(seen, expected)
     np.testing.assert_allclose(probabilities, predict_probabilities(predictor.model, expected)[0], atol=1e-6)
+
+
+def test_predict_a_drawn_number(server):
+    """Two digits side by side on a wide pad: the number, and each digit as predict --json gives it."""
+    rng = np.random.default_rng(2)
+    pad = np.zeros((280, 700), dtype=np.uint8)
+    pad[:, 60:340] = render_digit(4, rng, canvas=280)
+    pad[:, 380:660] = np.maximum(pad[:, 380:660], render_digit(7, rng, canvas=280))
+    status, _, payload = request(server, "POST", "/api/predict", png_bytes(pad), {"Content-Type": "image/png"})
+    assert status == 200, payload
+    assert len(payload["number"]) == 2 and payload["number"] == "".join(str(d["digit"]) for d in payload["digits"])
+    assert payload["digit"] is None and payload["probabilities"] is None and payload["preprocessed"] is None
+    assert payload["digits"][0]["box"][2] <= 380 and payload["digits"][1]["box"][0] >= 300
+    for digit in payload["digits"]:
+        assert set(digit) == {"digit", "confidence", "probabilities", "box", "preprocessed"}
+        assert decode_data_url(digit["preprocessed"]).shape == (28, 28)
 
 
 def test_polarity_does_not_matter(server):

@@ -1,4 +1,4 @@
-// digitnet draw: a pad to draw a digit on; the server says which digit it sees.
+// digitnet draw: a pad to draw a digit (or a number) on; the server says what it reads.
 //
 // Strokes are drawn white on black (MNIST's look) with Pointer Events, so mouse,
 // finger and pen all work.  While drawing, the pad is sent at most every
@@ -11,7 +11,12 @@
   const PREDICT_URL = "api/predict";
   const HEALTH_URL = "api/health";
   const UPDATE_MS = 150;
-  const BRUSH_FRACTION = 0.075; // stroke width / pad size: MNIST strokes are ~10% of a digit's height
+  const BRUSH_FRACTION = 0.075; // stroke width / pad height: MNIST strokes are ~10% of a digit's height
+  const PAD_WIDTH = { digit: 400, number: 1000 }; // the number pad is as tall, and wide enough for several digits
+  const HINT = {
+    digit: "Draw one digit, 0–9, large and centred.",
+    number: "Write a number, digits side by side, left to right.",
+  };
   const INK = "#ffffff";
   const PAPER = "#000000";
 
@@ -25,6 +30,9 @@
   const previewEl = document.getElementById("preview");
   const previewEmptyEl = document.getElementById("preview-empty");
   const modelInfoEl = document.getElementById("model-info");
+  const modeButton = document.getElementById("mode");
+  const hintEl = document.getElementById("hint");
+  const digitsEl = document.getElementById("digits");
 
   let activePointer = null; // the one pointer drawing now (a second finger is ignored)
   let strokePoints = []; // the points of the stroke being drawn, in pad pixels
@@ -69,7 +77,7 @@
   function setBrush() {
     ctx.strokeStyle = INK;
     ctx.fillStyle = INK;
-    ctx.lineWidth = pad.width * BRUSH_FRACTION;
+    ctx.lineWidth = pad.height * BRUSH_FRACTION;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
   }
@@ -201,6 +209,14 @@
   }
 
   function showPrediction(answer) {
+    const digits = answer.digits || [];
+    if (digits.length > 1) {
+      showNumber(answer, digits);
+      return;
+    }
+    digitsEl.hidden = true;
+    digitsEl.replaceChildren();
+    digitEl.classList.remove("number");
     digitEl.textContent = String(answer.digit);
     confidenceEl.textContent = percent(answer.confidence);
     statusEl.textContent = answer.confidence < 0.5 ? "not sure — try drawing it bigger or clearer" : "";
@@ -210,9 +226,43 @@
       bars[d].value.textContent = percent(p);
       bars[d].row.classList.toggle("top", d === answer.digit);
     });
+    barsEl.hidden = false;
     previewEl.src = answer.preprocessed;
     previewEl.hidden = false;
     previewEmptyEl.hidden = true;
+  }
+
+  // A number: the digits read, the least sure one's probability, and each digit's guess
+  // beside the 28×28 image the network saw for it.
+  function showNumber(answer, digits) {
+    digitEl.classList.add("number");
+    digitEl.textContent = answer.number;
+    confidenceEl.textContent = percent(answer.confidence);
+    const unsure = digits.filter((d) => d.confidence < 0.5).length;
+    statusEl.textContent = unsure ? `not sure of ${unsure} digit${unsure > 1 ? "s" : ""} — try writing bigger or clearer` : "";
+    statusEl.classList.remove("error");
+    barsEl.hidden = true;
+    previewEl.hidden = true;
+    previewEmptyEl.hidden = false;
+    digitsEl.replaceChildren(
+      ...digits.map((d) => {
+        const item = document.createElement("figure");
+        item.className = "read-digit";
+        item.setAttribute("role", "listitem");
+        const image = document.createElement("img");
+        image.src = d.preprocessed;
+        image.alt = `digit ${d.digit} as the network saw it`;
+        image.width = 56;
+        image.height = 56;
+        const caption = document.createElement("figcaption");
+        caption.innerHTML = '<span class="guess"></span> <span class="muted"></span>';
+        caption.querySelector(".guess").textContent = String(d.digit);
+        caption.querySelector(".muted").textContent = percent(d.confidence);
+        item.append(image, caption);
+        return item;
+      }),
+    );
+    digitsEl.hidden = false;
   }
 
   function showProblem(message) {
@@ -222,8 +272,12 @@
 
   function resetResult() {
     digitEl.textContent = "";
+    digitEl.classList.remove("number");
+    digitsEl.hidden = true;
+    digitsEl.replaceChildren();
+    barsEl.hidden = false;
     confidenceEl.textContent = "";
-    statusEl.textContent = "Draw a digit on the pad.";
+    statusEl.textContent = pad.dataset.mode === "number" ? "Write a number on the pad." : "Draw a digit on the pad.";
     statusEl.classList.remove("error");
     for (const bar of bars) {
       bar.fill.style.width = "0%";
@@ -250,7 +304,18 @@
     pad.dataset.state = inFlight ? "busy" : "empty";
   }
 
+  // One digit on a square pad, or a number on a wide one; switching starts a new drawing.
+  function setMode(mode) {
+    pad.dataset.mode = mode;
+    pad.width = PAD_WIDTH[mode];
+    modeButton.setAttribute("aria-pressed", String(mode === "number"));
+    modeButton.textContent = mode === "number" ? "Draw one digit" : "Write a number";
+    hintEl.textContent = HINT[mode];
+    clearAll();
+  }
+
   clearButton.addEventListener("click", clearAll);
+  modeButton.addEventListener("click", () => setMode(pad.dataset.mode === "number" ? "digit" : "number"));
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" || event.key === "Delete" || event.key === "Backspace") {
       event.preventDefault();

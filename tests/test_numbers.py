@@ -1,0 +1,230 @@
+"""Reading whole numbers: finding the digits on a page (digitnet.page) and reading them left to right.
+
+Pictures are made here: synthetic digits (tests/synth.py) and plain strokes, placed
+side by side on paper with gaps, specks, ruled lines, a dark table edge, or touching.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+from synth import render_digit
+
+from digitnet.cli import cli
+from digitnet.page import Ink, analyse_page, find_digits, split_touching
+from digitnet.pictures import grayscale
+
+HEIGHT = 120  # each digit's canvas: synth draws a digit about 60% of it tall
+
+
+def number_picture(digits, *, gap: int = 10, seed: int = 0, margin: int = 40) -> np.ndarray:
+    """Dark digits on white paper, side by side with ``gap`` pixels between their canvases (uint8 grey)."""
+    rng = np.random.default_rng(seed)
+    inks = [_cropped(render_digit(d, rng, canvas=HEIGHT)) for d in digits]
+    height = max(ink.shape[0] for ink in inks) + 2 * margin
+    width = sum(ink.shape[1] for ink in inks) + gap * (len(inks) - 1) + 2 * margin
+    page = np.zeros((height, width), dtype=np.uint8)
+    x = margin
+    for ink in inks:
+        top = margin + (height - 2 * margin - ink.shape[0]) // 2
+        page[top : top + ink.shape[0], x : x + ink.shape[1]] = np.maximum(page[top : top + ink.shape[0], x : x + ink.shape[1]], ink)
+        x += ink.shape[1] + gap
+    return 255 - page
+
+
+def _cropped(ink, level: int = 60):
+    rows = np.nonzero((ink > level).any(axis=1))[0]
+    cols = np.nonzero((ink > level).any(axis=0))[0]
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def found(pixels):
+    """The digits find_digits finds: their boxes in the picture's pixels, left to right."""
+    from digitnet.digit import digit_box
+
+    gray = grayscale(Image.fromarray(pixels))
+    page = analyse_page(gray, "test")
+    return [digit_box(ink, page, gray.size) for ink in find_digits(page)]
+
+
+def ink_columns(pixels):
+    """Runs of inked columns: (first, last) of each stretch of ink, left to right."""
+    inked = (pixels < 128).any(axis=0).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], inked, [0]]))
+    return list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1))
+
+
+# --------------------------------------------------------------------------- finding digits
+
+
+@pytest.mark.parametrize("digits", [(2, 0, 2, 6), (7, 1), (3, 8, 4, 5, 9, 0)])
+def test_digits_with_gaps_are_found_left_to_right_with_their_boxes(digits):
+    pixels = number_picture(digits, gap=25)
+    boxes = found(pixels)
+    assert len(boxes) == len(digits)
+    assert [box[0] for box in boxes] == sorted(box[0] for box in boxes)
+    # Each box holds exactly one stretch of ink, all of it, and little else.
+    for (left, top, right, bottom), (first, last) in zip(boxes, ink_columns(pixels)):
+        assert left <= first and last < right
+        assert right - left <= (last - first + 1) + 12
+        assert 0 <= top < bottom <= pixels.shape[0]
+
+
+def test_close_digits_are_told_apart():
+    pixels = number_picture((4, 1, 7), gap=4)
+    assert len(found(pixels)) == 3
+
+
+def test_pieces_of_one_digit_are_joined():
+    """A 5 whose bar was written apart from its body, and a 4 with a broken stem, in one number."""
+    page = Image.new("L", (420, 220), 255)
+    draw = ImageDraw.Draw(page)
+    # 5: the bar on its own, then the body.
+    draw.line([(60, 50), (120, 50)], fill=0, width=9)
+    draw.line([(62, 62), (60, 110), (100, 105), (118, 135), (100, 165), (58, 160)], fill=0, width=9, joint="curve")
+    # 4: the open corner, and the stem broken in two.
+    draw.line([(230, 45), (200, 120), (270, 120)], fill=0, width=9)
+    draw.line([(252, 60), (252, 110)], fill=0, width=9)
+    draw.line([(252, 128), (252, 170)], fill=0, width=9)
+    # 1 to close the number.
+    draw.line([(340, 45), (340, 170)], fill=0, width=9)
+    boxes = found(np.asarray(page))
+    assert len(boxes) == 3
+    assert boxes[0][0] < 60 and boxes[0][2] > 120  # the 5 spans its bar and its body
+    assert boxes[1][1] < 60 and boxes[1][3] > 165  # the 4 spans both parts of its stem
+
+
+def test_specks_ruled_lines_and_the_table_edge_are_not_digits():
+    pixels = number_picture((5, 3, 9), gap=30, margin=60).copy()
+    height, width = pixels.shape
+    rng = np.random.default_rng(4)
+    for _ in range(12):  # specks of dirt
+        y, x = int(rng.integers(3, height - 3)), int(rng.integers(3, width - 3))
+        pixels[y - 1 : y + 2, x - 1 : x + 2] = 60
+    for y in range(12, height, 45):  # ruled paper
+        pixels[y : y + 2, :] = np.minimum(pixels[y : y + 2, :], 170)
+    pixels[:, :14] = 40  # a dark table beside the sheet
+    assert len(found(pixels)) == 3
+
+
+def test_a_blank_page_is_the_usual_error():
+    from digitnet.errors import DigitnetError
+
+    with pytest.raises(DigitnetError, match="no ink found"):
+        found(np.full((100, 300), 240, dtype=np.uint8))
+
+
+# --------------------------------------------------------------------------- touching digits
+
+
+def test_touching_digits_are_cut_where_the_reader_reads_the_parts_best():
+    """Two rings that touch: the (stand-in) network is sure of a part only when it is one ring wide."""
+    page = Image.new("L", (400, 200), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((60, 40, 160, 160), outline=0, width=10)
+    draw.ellipse((155, 40, 255, 160), outline=0, width=10)
+    draw.line([(320, 40), (320, 160)], fill=0, width=10)  # and a 1 beside them
+    gray = grayscale(page)
+    analysed = analyse_page(gray, "rings")
+    inks = find_digits(analysed)
+    assert len(inks) == 2  # the rings are one connected stroke
+
+    calls = []
+
+    def read(parts):
+        calls.append(len(parts))
+        confidence = [max(0.05, 1 - abs((p.box()[2] - p.box()[0]) - ring) / ring) for p in parts]
+        probabilities = np.full((len(parts), 10), 0.0)
+        probabilities[:, 0] = confidence
+        probabilities[:, 1] = 1 - np.array(confidence)
+        return probabilities
+
+    ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
+    parts = split_touching(inks, read)
+    assert len(parts) == 3
+    cut = parts[1].box()[0]
+    scale = analysed.shape[1] / 400
+    assert abs(cut - 158 * scale) < 0.06 * 400 * scale  # at the touching point
+    assert calls[0] > 2  # the whole and every candidate pair, in one batch
+
+
+def test_a_wide_digit_alone_on_the_page_is_not_cut():
+    ink = Ink(np.pad(np.ones((40, 70), dtype=bool), 10))
+    assert split_touching([ink], lambda parts: pytest.fail("no need to ask the network")) == [ink]
+
+
+def test_a_digit_of_ordinary_width_is_not_cut():
+    ink = Ink(np.pad(np.ones((40, 24), dtype=bool), 10))
+    assert split_touching([ink], lambda parts: pytest.fail("no need to ask the network")) == [ink]
+
+
+# --------------------------------------------------------------------------- predict, check, json
+
+
+def run(args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def number_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("numbers") / "sum.png"
+    Image.fromarray(number_picture((3, 0, 7), gap=30)).save(path)
+    return path
+
+
+def test_predict_json_has_the_number_and_each_digit(number_file, trained_model_path):
+    result = run(["predict", number_file, "--json", "--model", trained_model_path])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert len(row["number"]) == 3 and row["number"] == "".join(str(d["digit"]) for d in row["digits"])
+    assert row["digit"] is None and row["probabilities"] is None
+    assert row["confidence"] == pytest.approx(min(d["confidence"] for d in row["digits"]))
+    width, height = Image.open(number_file).size
+    lefts = [d["box"][0] for d in row["digits"]]
+    assert lefts == sorted(lefts)
+    for digit in row["digits"]:
+        assert set(digit) == {"digit", "confidence", "probabilities", "box"}
+        left, top, right, bottom = digit["box"]
+        assert 0 <= left < right <= width and 0 <= top < bottom <= height
+        assert sum(digit["probabilities"]) == pytest.approx(1, abs=1e-6)
+        assert digit["confidence"] == pytest.approx(max(digit["probabilities"]))
+
+
+def test_predict_line_for_a_number(number_file, trained_model_path):
+    result = run(["predict", number_file, "--model", trained_model_path])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(rf"{re.escape(str(number_file))}: \d{{3}}  \(\d \d+%, \d \d+%, \d \d+%\)(  \[unsure: digit [\d, ]+ below 50%\])?", result.stdout.strip())
+
+
+def test_single_reads_the_whole_picture_as_one_digit(number_file, trained_model_path):
+    result = run(["predict", number_file, "--single", "--json", "--model", trained_model_path])
+    (row,) = json.loads(result.stdout)
+    assert len(row["number"]) == 1 and row["digit"] == int(row["number"]) and len(row["digits"]) == 1
+
+
+def test_save_preprocessed_writes_one_image_per_digit(number_file, trained_model_path, tmp_path):
+    result = run(["predict", number_file, "--save-preprocessed", tmp_path, "--model", trained_model_path])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sum-1.png", "sum-2.png", "sum-3.png"]
+    assert all(Image.open(p).size == (28, 28) for p in tmp_path.iterdir())
+
+
+def test_check_image_of_a_number_draws_boxes_and_probabilities(number_file, trained_model_path, tmp_path):
+    from digitnet import plots
+    from digitnet.pictures import load_image
+
+    figure = tmp_path / "number.png"
+    result = run(["check", "--image", number_file, "--plot", figure, "--model", trained_model_path])
+    assert result.exit_code == 0, result.output
+    assert re.match(rf"{re.escape(str(number_file))}: predicted \d{{3}}  \(", result.stdout)
+    assert Image.open(figure).size[0] > 300
+    boxes = [((10, 20, 50, 90), 3, (0.9,) + (0.1 / 9,) * 9), ((60, 20, 100, 90), 7, (0.0,) * 7 + (1.0, 0.0, 0.0))]
+    fig = plots.number_figure(load_image(number_file), boxes)
+    picture_ax, *bar_axes = fig.axes
+    assert len(picture_ax.patches) == 2 and [t.get_text() for t in picture_ax.texts] == ["3", "7"]
+    assert len(bar_axes) == 2 and all(len(ax.patches) == 10 for ax in bar_axes)
