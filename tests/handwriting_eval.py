@@ -1,0 +1,149 @@
+"""How well saved models read handwriting that is not MNIST's: the numbers behind the README's tables.
+
+    python tests/handwriting_eval.py MODEL.keras [MODEL.keras ...] [--json out.json]
+    python tests/handwriting_eval.py MODEL.keras --tune      (the sets kept for tuning instead)
+
+For each model: MNIST test accuracy re-measured from the saved file (`digitnet evaluate
+--json` in its own process), training time (``train_seconds`` from the metadata), and
+the accuracy of `digitnet predict`'s reading (same preparation, prepare_image) of:
+
+- paper:    3 × 1,000 photo-like pictures of MNIST test digits on paper (tests/paper_digits.py,
+            test digits 7000–9999, seed 2: the sets the README has always reported);
+- drawn:    500 digits drawn with pen strokes (``--drawn --count 500 --start 0 --seed 3``);
+- styled:   400 drawn 1s with a flag and 7s with a crossbar (``--styles --count 400 --seed 7``);
+- outside:  scikit-learn's bundled copy of the UCI "optdigits" handwritten digits
+            (``sklearn.datasets.load_digits``: 1,797 digits by writers other than MNIST's, 8×8
+            blocks of 0–16), each upsampled to 32×32 and put on a white sheet; the second
+            half is reported, the first half is kept for tuning.
+
+``--tune`` measures other sets instead, the ones augmentation was tuned on: drawn
+(seed 13, start 500), styled (seed 11, start 1000) and the first half of optdigits;
+the paper pictures are made from MNIST test digits, so they are never used for tuning.
+Needs ``pip install scikit-learn`` for the outside set (skipped, saying so, without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import paper_digits  # noqa: E402
+
+REPORT_SETS = {
+    "paper": [dict(count=1000, start=start, seed=2) for start in (7000, 8000, 9000)],
+    "drawn": [dict(count=500, start=0, seed=3, drawn=True)],
+    "styled": [dict(count=400, start=0, seed=7, styled=True)],
+}
+TUNING_SETS = {
+    "drawn": [dict(count=500, start=500, seed=13, drawn=True)],
+    "styled": [dict(count=400, start=1000, seed=11, styled=True)],
+}
+
+
+def prepared_pictures(specs) -> tuple[np.ndarray, np.ndarray]:
+    """Make the pictures of ``specs`` (paper_digits.make_pictures arguments) and prepare each as predict does."""
+    from digitnet.preprocess import image_to_digit
+
+    digits, labels = [], []
+    for spec in specs:
+        for name, data in paper_digits.make_pictures(**spec):
+            digits.append(image_to_digit(data, name=name))
+            labels.append(paper_digits.label_of(name))
+    return np.stack(digits), np.array(labels)
+
+
+def outside_digits(half: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """optdigits (scikit-learn's load_digits), prepared as predict prepares a picture; ``half`` "tune" or "report"."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        print("outside set skipped: pip install scikit-learn", file=sys.stderr)
+        return None
+    from PIL import Image
+
+    from digitnet.preprocess import prepare_image
+
+    bunch = load_digits()
+    middle = len(bunch.target) // 2
+    chosen = slice(0, middle) if half == "tune" else slice(middle, None)
+    digits = [prepare_image(_on_sheet(block, Image), name=f"optdigits {i}") for i, block in enumerate(bunch.images[chosen])]
+    return np.stack(digits), bunch.target[chosen].astype(np.int64)
+
+
+def _on_sheet(block, Image):
+    """An 8×8 block of ink counts (0–16) → a 64×64 ink-on-white picture with a margin."""
+    ink = Image.fromarray((block / 16.0).astype(np.float32), mode="F").resize((32, 32), Image.BICUBIC)
+    sheet = np.zeros((64, 64), dtype=np.float32)
+    sheet[16:48, 16:48] = np.clip(np.asarray(ink), 0, 1)
+    return Image.fromarray(np.round(255 * (1 - sheet)).astype(np.uint8), mode="L")
+
+
+def accuracy(model, digits, labels) -> float:
+    from digitnet.preprocess import to_model_input
+
+    scores = model.predict(to_model_input(digits), batch_size=1024, verbose=0)
+    return float(np.mean(scores.argmax(axis=1) == labels))
+
+
+def mnist_test_accuracy(model_path: Path) -> float:
+    """Re-measured from the saved file by `digitnet evaluate`, in its own process."""
+    out = subprocess.run(
+        [sys.executable, "-m", "digitnet", "evaluate", "--model", str(model_path), "--no-plot", "--json"],
+        check=True, capture_output=True, text=True,
+    )
+    return float(json.loads(out.stdout)["accuracy"])
+
+
+def evaluate_models(model_paths, *, tune: bool = False) -> list[dict]:
+    from digitnet.modelio import load_model, read_metadata
+
+    specs = TUNING_SETS if tune else REPORT_SETS
+    sets = {name: prepared_pictures(spec) for name, spec in specs.items()}
+    outside = outside_digits("tune" if tune else "report")
+    if outside is not None:
+        sets["outside"] = outside
+    rows = []
+    for path in model_paths:
+        path = Path(path)
+        model = load_model(path)
+        meta = read_metadata(path)
+        row = {
+            "model": str(path),
+            "architecture": meta.get("architecture"),
+            "augment": bool(meta.get("augment", False)),
+            "train_seconds": meta.get("train_seconds"),
+        }
+        if not tune:
+            row["mnist_test"] = mnist_test_accuracy(path)
+        row.update({name: accuracy(model, *data) for name, data in sets.items()})
+        row["counts"] = {name: int(len(data[1])) for name, data in sets.items()}
+        rows.append(row)
+        print(_line(row), flush=True)
+    return rows
+
+
+def _line(row) -> str:
+    numbers = "  ".join(f"{k} {row[k]:.2%}" for k in ("mnist_test", "paper", "drawn", "styled", "outside") if k in row)
+    return f"{row['model']}: {numbers}  train {row['train_seconds']} s"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--tune", action="store_true", help="measure the tuning sets instead of the reported ones")
+    parser.add_argument("--json", dest="json_path", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    rows = evaluate_models(args.models, tune=args.tune)
+    if args.json_path:
+        args.json_path.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
