@@ -2,6 +2,7 @@
 
     python tests/handwriting_eval.py MODEL.keras [MODEL.keras ...] [--json out.json]
     python tests/handwriting_eval.py MODEL.keras --tune      (the sets kept for tuning instead)
+    python tests/handwriting_eval.py --styles-figure notebooks/writing-styles.png
 
 For each model: MNIST test accuracy re-measured from the saved file (`digitnet evaluate
 --json` in its own process), training time (``train_seconds`` from the metadata), and
@@ -134,12 +135,34 @@ def _line(row) -> str:
     return f"{row['model']}: {numbers}  train {row['train_seconds']} s"
 
 
+def styles_figure(path: Path, count: int = 16):
+    """MNIST training 1s and 7s above the flagged / crossed copies `--augment` trains on."""
+    from digitnet.augment import with_writing_styles
+    from digitnet.data import load_dataset
+    from digitnet.plots import before_after_figure, save_figure
+
+    train = load_dataset(splits=("train",)).train
+    images, labels = train.images[:2000], train.labels[:2000]
+    styled = with_writing_styles(images, labels, seed=1)
+    changed = np.flatnonzero((styled != images).any(axis=(1, 2)))
+    ones, sevens = changed[labels[changed] == 1], changed[labels[changed] == 7]
+    chosen = np.concatenate([ones[: count // 2], sevens[: count // 2]])
+    title = "MNIST's own 1s and 7s (top) and the styled copies --augment adds (below), learned as 1 and 7"
+    save_figure(before_after_figure(images[chosen], styled[chosen], captions=[str(labels[i]) for i in chosen], title=title), path)
+    print(f"figure: {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("models", nargs="*", type=Path)
+    parser.add_argument("--styles-figure", type=Path, help="write a figure of flag 1s and crossed 7s made for training")
     parser.add_argument("--tune", action="store_true", help="measure the tuning sets instead of the reported ones")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
+    if args.styles_figure:
+        styles_figure(args.styles_figure)
+    if not args.models:
+        return
     rows = evaluate_models(args.models, tune=args.tune)
     if args.json_path:
         args.json_path.write_text(json.dumps(rows, indent=2))
