@@ -48,6 +48,13 @@ class AugmentSettings:
 DEFAULT_SETTINGS = AugmentSettings()
 
 
+def settings_for(augment) -> AugmentSettings | None:
+    """``train_model``'s ``augment`` argument (False, True or AugmentSettings) → the settings, or None."""
+    if augment is True:
+        return DEFAULT_SETTINGS
+    return augment or None
+
+
 # --------------------------------------------------------------------------- in the graph
 
 
@@ -301,9 +308,9 @@ def augmented_batches(images, labels, settings: AugmentSettings, *, seed: int, b
         .shuffle(count, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .repeat(epochs)
-        .enumerate()
     )
-    return batches.map(
+    numbered = tf.data.Dataset.zip(tf.data.Dataset.range(2**62), batches)
+    return numbered.map(
         lambda index, batch: (augment_batch(batch[0], tf.stack([tf.constant(seed, tf.int64), index]), settings), batch[1]),
         num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    ).prefetch(2)

@@ -135,14 +135,10 @@ def train_model(
     import tensorflow as tf
 
     (x_train, y_train), validation = split_validation(dataset.train.images, dataset.train.labels, validation_split)
-    if augment is True:
-        from .augment import DEFAULT_SETTINGS
+    from .augment import settings_for, with_writing_styles
 
-        augment = DEFAULT_SETTINGS
-    augment = augment or None
+    augment = settings_for(augment)  # None: plain training
     if augment is not None:
-        from .augment import with_writing_styles
-
         x_train = with_writing_styles(x_train, y_train, seed=seed, fraction=augment.styled_fraction)
     # Tensors, made once: the training loop gathers its batches from them inside the
     # graph (and Keras' fit, used for mirrored training, would convert arrays anew).
@@ -152,13 +148,17 @@ def train_model(
     )
 
     steps_per_epoch = math.ceil(len(y_train) / batch_size)
-    with distribution_strategy(devices).scope():  # several GPUs: mirrored; else default
+    strategy = distribution_strategy(devices)
+    steps_per_call = min(STEPS_PER_EXECUTION, steps_per_epoch)
+    if augment is not None and strategy.num_replicas_in_sync > 1:
+        steps_per_call = 1  # Keras 3.15's mirrored fit fails on a tf.data input with several steps per call
+    with strategy.scope():  # several GPUs: mirrored; else default
         model = build_model(arch)
         compile_model(
             model,
             learning_rate=learning_rate,
             total_steps=steps_per_epoch * epochs,
-            steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch),
+            steps_per_execution=steps_per_call,
         )
 
     start = time.perf_counter()

@@ -21,6 +21,7 @@ the accuracy of `digitnet predict`'s reading (same preparation, prepare_image) o
 (seed 13, start 500), styled (seed 11, start 1000) and the first half of optdigits;
 the paper pictures are made from MNIST test digits, so they are never used for tuning.
 Needs ``pip install scikit-learn`` for the outside set (skipped, saying so, without it).
+``--cache DIR`` keeps the prepared pictures, so a second run on other models skips making them.
 """
 
 from __future__ import annotations
@@ -102,12 +103,26 @@ def mnist_test_accuracy(model_path: Path) -> float:
     return float(json.loads(out.stdout)["accuracy"])
 
 
-def evaluate_models(model_paths, *, tune: bool = False) -> list[dict]:
+def cached(cache: Path | None, name: str, make):
+    """``make()`` → (digits, labels), kept in ``cache``/NAME.npz to skip preparing the pictures again."""
+    path = cache / f"{name}.npz" if cache else None
+    if path and path.exists():
+        with np.load(path) as saved:
+            return saved["digits"], saved["labels"]
+    result = make()
+    if path and result is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, digits=result[0], labels=result[1])
+    return result
+
+
+def evaluate_models(model_paths, *, tune: bool = False, cache: Path | None = None) -> list[dict]:
     from digitnet.modelio import load_model, read_metadata
 
+    kind = "tune" if tune else "report"
     specs = TUNING_SETS if tune else REPORT_SETS
-    sets = {name: prepared_pictures(spec) for name, spec in specs.items()}
-    outside = outside_digits("tune" if tune else "report")
+    sets = {name: cached(cache, f"{kind}-{name}", lambda spec=spec: prepared_pictures(spec)) for name, spec in specs.items()}
+    outside = cached(cache, f"{kind}-outside", lambda: outside_digits(kind))
     if outside is not None:
         sets["outside"] = outside
     rows = []
@@ -158,12 +173,13 @@ def main(argv=None):
     parser.add_argument("--styles-figure", type=Path, help="write a figure of flag 1s and crossed 7s made for training")
     parser.add_argument("--tune", action="store_true", help="measure the tuning sets instead of the reported ones")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--cache", type=Path, help="folder to keep the prepared pictures in between runs")
     args = parser.parse_args(argv)
     if args.styles_figure:
         styles_figure(args.styles_figure)
     if not args.models:
         return
-    rows = evaluate_models(args.models, tune=args.tune)
+    rows = evaluate_models(args.models, tune=args.tune, cache=args.cache)
     if args.json_path:
         args.json_path.write_text(json.dumps(rows, indent=2))
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import zipfile
 
 import numpy as np
@@ -41,7 +45,7 @@ def test_a_batch_keeps_its_shape_range_and_ink(digit_arrays):
     # Every digit is changed, none is lost out of the frame or blurred to nothing.
     changed = np.array([np.abs(v - i).sum() > 5 for v, i in zip(varied, images)])
     assert 0.5 < changed.mean() < 1.0  # most, not all: DEFAULT_SETTINGS.varied_fraction
-    assert np.all(varied.max(axis=(1, 2)) > 0.8)
+    assert np.all(varied.max(axis=(1, 2)) > 0.7 * images.max(axis=(1, 2)))
     ink_ratio = varied.sum(axis=(1, 2)) / images.sum(axis=(1, 2))
     assert 0.3 < ink_ratio.min() and ink_ratio.max() < 3
 
@@ -149,3 +153,22 @@ def test_augmented_training_still_learns(idx_dir):
     # Plain training reaches 81–87% here; measured 6x% with augmentation (harder examples).
     assert result.test_accuracy > 0.4
     assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+def test_mirrored_training_augments_through_a_data_pipeline(idx_dir):
+    # Several devices train through Keras' fit: the varied batches come from tf.data.
+    script = textwrap.dedent(
+        f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from digitnet.data import load_dataset
+        from digitnet.train import train_model
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        result = train_model(load_dataset({str(idx_dir)!r}), epochs=2, batch_size=64, verbose=0, devices=devices, augment=True)
+        print(result.model.distribute_strategy.num_replicas_in_sync, len(result.history["loss"]), result.metadata(load_dataset({str(idx_dir)!r}))["augment"])
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2", "2", "True"]
