@@ -3,6 +3,7 @@
     python tests/handwriting_eval.py MODEL.keras [MODEL.keras ...] [--json out.json]
     python tests/handwriting_eval.py MODEL.keras --tune      (the sets kept for tuning instead)
     python tests/handwriting_eval.py --styles-figure notebooks/writing-styles.png
+    python tests/handwriting_eval.py --step-times cnn     (training step with and without augmentation, interleaved)
 
 For each model: MNIST test accuracy re-measured from the saved file (`digitnet evaluate
 --json` in its own process), training time (``train_seconds`` from the metadata), and
@@ -112,7 +113,9 @@ def cached(cache: Path | None, name: str, make):
     result = make()
     if path and result is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, digits=result[0], labels=result[1])
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, digits=result[0], labels=result[1])
+        partial.replace(path)  # complete or absent, for a run reading the same cache
     return result
 
 
@@ -167,6 +170,57 @@ def styles_figure(path: Path, count: int = 16):
     print(f"figure: {path}")
 
 
+def step_times(arch: str, *, rounds: int = 15, steps: int = 10) -> dict:
+    """Median time of a training step of ``arch`` (its recipe's batch) with and without augment_batch.
+
+    The two are run alternately, ``steps`` steps per call, so both see the same load on
+    a shared machine: a fairer ratio than two whole trainings run one after the other.
+    """
+    import time
+
+    import tensorflow as tf
+
+    from digitnet.augment import augment_batch
+    from digitnet.data import load_dataset
+    from digitnet.models import RECIPES, build_model, compile_model
+    from digitnet.preprocess import to_model_input
+
+    batch = RECIPES[arch].batch_size
+    train = load_dataset(splits=("train",)).train
+    images, labels = tf.constant(to_model_input(train.images[:batch])), tf.constant(train.labels[:batch].astype(np.int32))
+    model = build_model(arch)
+    compile_model(model, learning_rate=RECIPES[arch].learning_rate)
+    variables = model.trainable_variables
+    model.optimizer.build(variables)
+
+    def loop(augmented: bool):
+        @tf.function
+        def run():
+            loss = tf.constant(0.0)
+            for step in tf.range(steps):
+                x = augment_batch(images, tf.stack([tf.constant(1, tf.int64), tf.cast(step, tf.int64)])) if augmented else images
+                with tf.GradientTape() as tape:
+                    loss = model.compute_loss(x, labels, model(x, training=True), training=True)
+                model.optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss
+
+        return run
+
+    runs = {False: loop(False), True: loop(True)}
+    times = {False: [], True: []}
+    for run in runs.values():
+        run().numpy()  # trace first
+    for _ in range(rounds):
+        for augmented, run in runs.items():
+            start = time.perf_counter()
+            run().numpy()
+            times[augmented].append((time.perf_counter() - start) / steps)
+    plain, augmented = float(np.median(times[False])), float(np.median(times[True]))
+    result = {"arch": arch, "batch": batch, "plain_ms": 1000 * plain, "augmented_ms": 1000 * augmented, "ratio": augmented / plain}
+    print(f"{arch} step (batch {batch}): plain {result['plain_ms']:.1f} ms, augmented {result['augmented_ms']:.1f} ms: {result['ratio']:.2f}x")
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path)
@@ -174,9 +228,12 @@ def main(argv=None):
     parser.add_argument("--tune", action="store_true", help="measure the tuning sets instead of the reported ones")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--cache", type=Path, help="folder to keep the prepared pictures in between runs")
+    parser.add_argument("--step-times", metavar="ARCH", action="append", default=[], help="time a training step of ARCH with and without augmentation")
     args = parser.parse_args(argv)
     if args.styles_figure:
         styles_figure(args.styles_figure)
+    for arch in args.step_times:
+        step_times(arch)
     if not args.models:
         return
     rows = evaluate_models(args.models, tune=args.tune, cache=args.cache)
