@@ -12,7 +12,7 @@ same built-in layers, whether it was trained with augmentation or not):
   digits before training (NumPy, vectorised over the images): a flag (and sometimes a
   foot) added to some 1s and a crossbar to some 7s, labelled 1 and 7.
 
-The settings were chosen on the validation split and on pictures made for tuning
+The settings were chosen on the validation split
 (never on MNIST's test set or the pictures reported in the README).
 """
 

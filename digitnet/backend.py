@@ -51,6 +51,17 @@ def _quiet_native_stderr():
             os.close(saved)
 
 
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Hide what native code (LiteRT's delegate notice, the converter's statistics) prints on fd 2, unless --verbose."""
+    configure_logging()
+    if verbose_requested():
+        yield
+        return
+    with _quiet_native_stderr():
+        yield
+
+
 def import_keras():
     """Return the keras module, importing TensorFlow quietly on first use."""
     configure_logging()

@@ -1,6 +1,6 @@
 """Side-by-side benchmark: the plain-Keras original recipe against `digitnet train`.
 
-    python -m digitnet.bench [--repeat 3] [--epochs 10] [--data PATH] [--json FILE]
+    python -m digitnet.bench [--repeat 3] [--epochs 10] [--rounds 5] [--data PATH] [--json FILE]
 
 Every measured program runs in a fresh subprocess (so import time, memory peaks and
 TensorFlow's thread pools do not leak from one run into the next), on the same
@@ -8,6 +8,12 @@ machine in the same invocation.  Training time is the training loop alone, all e
 the reference's `fit` call, and digitnet's `train_seconds` (its in-graph loop, the
 per-epoch validation included); accuracy is measured again from the saved file,
 independently of what training printed.
+
+Then the commands that only *use* a model (check with and without its figure,
+predict one picture, evaluate, draw's first answer), each timed in rounds beside
+`python -c "import tensorflow"` and reported as a ratio to it; whether LiteRT and
+Keras give the same probabilities for each design; and an int8 export's size and
+accuracy against the float twin.
 """
 
 from __future__ import annotations
@@ -123,7 +129,7 @@ def mlp_training_flops(train_examples: int, epochs: int, validation_examples: in
     return epochs * (training * train_examples + forward * validation_examples)
 
 
-def _child_env(**extra) -> dict:
+def child_env(**extra) -> dict:
     """The environment of every measured program: no TensorFlow log lines, no windows."""
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", **extra)
 
@@ -132,7 +138,7 @@ def run(cmd, *, cwd=None) -> tuple[str, float, float]:
     """Run ``cmd``; return (stdout, wall seconds, the child's own peak resident memory in MB)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=_child_env(), text=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=child_env(), text=True)
         # wait4, not wait: it returns this child's resource usage, peak memory included.
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -145,7 +151,7 @@ def run(cmd, *, cwd=None) -> tuple[str, float, float]:
     return stdout, seconds, usage.ru_maxrss / 1024
 
 
-def _last_json(text: str) -> dict:
+def last_json(text: str) -> dict:
     for line in reversed(text.strip().splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -154,7 +160,7 @@ def _last_json(text: str) -> dict:
 
 def bench_reference(data_arg: str, epochs: int) -> dict:
     out, wall, peak = run([sys.executable, "-c", REFERENCE_SCRIPT, data_arg, str(epochs)])
-    result = _last_json(out)
+    result = last_json(out)
     result.update(wall_seconds=wall, peak_mb=peak)
     return result
 
@@ -168,7 +174,7 @@ def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp")
         cmd += ["--data", data_arg]
     _, wall, peak = run(cmd)
     meta = json.loads(Path(str(output) + ".json").read_text())
-    accuracy = _last_json(run([sys.executable, "-c", ACCURACY_SCRIPT, str(output), data_arg])[0])
+    accuracy = last_json(run([sys.executable, "-c", ACCURACY_SCRIPT, str(output), data_arg])[0])
     n_train = meta["data"]["train_examples"]
     n_val = validation_size(n_train, meta["validation_split"])
     return {
@@ -198,7 +204,7 @@ def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
     by the one-shot check) does not blur it.
     """
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=_child_env(PYTHONUNBUFFERED="1")
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env(PYTHONUNBUFFERED="1")
     )
 
     def wait_for_prompt() -> None:
@@ -236,9 +242,12 @@ def median_of(results: list[dict], key: str) -> float:
 @click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs for both trainings.")
 @click.option("--data", type=click.Path(exists=True), default=None, help="Data as for `digitnet train --data` (default: bundled MNIST).")
 @click.option("--cnn/--no-cnn", default=True, help="Also time `digitnet train --arch cnn` (once).")
+@click.option("--linear/--no-linear", default=True, help="Also train the linear design (once), to compare its LiteRT and Keras answers.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write all measurements to this JSON file.")
-def main(repeat, epochs, data, cnn, json_path):
+@click.option("--rounds", type=click.IntRange(min=1), default=5, help="Rounds of the instant-answer commands, each beside `import tensorflow`; medians are reported.")
+def main(repeat, epochs, data, cnn, linear, json_path, rounds):
     """Time the plain-Keras reference and digitnet side by side; print medians and ratios."""
+    from .bench_answers import SAME_ANSWERS_SCRIPT, bench_instant_answers, bench_int8
     data_arg = str(Path(data).resolve()) if data else "-"
     results: dict = {"machine": _machine(), "epochs": epochs, "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="digitnet-bench-") as tmp:
@@ -254,7 +263,7 @@ def main(repeat, epochs, data, cnn, json_path):
             click.echo("digitnet train --arch cnn ...", err=True)
             results["cnn"] = bench_digitnet(data_arg, epochs, workdir, arch="cnn")
 
-        gflops = _last_json(run([sys.executable, "-c", MATMUL_SCRIPT])[0])["gflops"]
+        gflops = last_json(run([sys.executable, "-c", MATMUL_SCRIPT])[0])["gflops"]
         model = ours[-1]["model"]
         data_opts = [] if data_arg == "-" else ["--data", data_arg]
         script_dir = Path(__file__).resolve().parent.parent
@@ -273,10 +282,25 @@ def main(repeat, epochs, data, cnn, json_path):
         prompt_times = time_prompt(checker + ["--model", model, *data_opts], cwd=tmp)
         results["check_prompt_first_index_seconds"] = prompt_times[0]
         results["check_prompt_seconds_per_index"] = statistics.median(prompt_times[1:])
-        evaluations = [_last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)]
+        evaluations = [last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)]
         results["evaluate_seconds"] = median_of(evaluations, "evaluate_seconds")
         results["evaluate_images"] = evaluations[0]["images"]
         results["matmul_gflops"] = gflops
+
+        designs = {"mlp": Path(model)}
+        if linear:
+            click.echo("digitnet train --arch linear (for the same-answers check) ...", err=True)
+            designs["linear"] = Path(bench_digitnet(data_arg, epochs, workdir, arch="linear")["model"])
+        if cnn:
+            designs["cnn"] = Path(results["cnn"]["model"])
+        results["same_answers"] = {
+            arch: last_json(run([sys.executable, "-c", SAME_ANSWERS_SCRIPT, str(path), data_arg])[0]) for arch, path in designs.items()
+        }
+        results["twin_export_seconds"] = json.loads(Path(model + ".json").read_text())["litert"]["export_seconds"]
+        click.echo("instant answers: commands that only use a model, beside import tensorflow ...", err=True)
+        results["instant"] = bench_instant_answers(Path(model), data_arg, workdir, rounds)
+        click.echo("int8 export ...", err=True)
+        results["int8"] = bench_int8(Path(model), data_arg, workdir)
 
     _report(results)
     if json_path:
@@ -328,7 +352,16 @@ def _report(r: dict) -> None:
             f" (the first: {r['check_prompt_first_index_seconds'] * 1000:.0f} ms)  (target <= 150 ms)"
         ),
         f"evaluate {r['evaluate_images']:,} images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
+        f"LiteRT twin written in {r['twin_export_seconds']:.2f} s after training (not part of train_seconds)",
     ]
+    for arch, same in r["same_answers"].items():
+        lines.append(
+            f"same answers, {arch}: max |LiteRT - Keras| {same['max_abs_diff']:.1e} (target <= 1e-5), "
+            f"same digit for {same['same_digits']:,} of {same['images']:,}, accuracy {same['litert_accuracy']:.2%} vs {same['keras_accuracy']:.2%}"
+        )
+    from .bench_answers import instant_lines
+
+    lines += instant_lines(r["instant"], r["int8"])
     click.echo("\n".join(lines))
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 from .errors import UsageError
 from .preprocess import to_model_input
 
-# Calling the model directly on modest batches avoids model.predict's per-call set-up
-# (building a tf.data pipeline), which costs more than the arithmetic for one digit.
-_BATCH = 2048
+# A Keras model passed in directly is wrapped once, not on every call (the prompt loop).
+_keras_runners = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,34 +50,28 @@ class CheckResult:
 def predict_probabilities(model, images):
     """Class probabilities (N, 10) for uint8 images (N, 28, 28) or one image (28, 28).
 
-    Softmax outputs are returned as they are.  A sigmoid output (the ``linear``
-    design) is turned back into its scores and put through a softmax: Keras trains a
-    sigmoid layer under sparse categorical cross-entropy on exactly those scores
-    (it takes the logits from before the sigmoid), so the softmax of them is the
-    probability the model learned — dividing sigmoids by their sum would not be.
+    ``model`` is a runner from ``runtime.load`` (LiteRT or Keras) or a Keras model.
+    Softmax outputs are returned as they are.  For a sigmoid output (the ``linear``
+    design) the probabilities are the softmax of its scores before the sigmoid:
+    Keras trains a sigmoid layer under sparse categorical cross-entropy on exactly
+    those scores (it takes the logits from before the sigmoid), so the softmax of
+    them is the probability the model learned — dividing sigmoids by their sum
+    would not be.  Both runtimes compute it in the model itself
+    (``export.serving_model``), so neither has to undo a saturated sigmoid.
     """
-    import numpy as np
-
-    x = to_model_input(images)
-    target = tuple(d for d in model.inputs[0].shape[1:])
-    if target != x.shape[1:]:
-        x = x.reshape((len(x),) + target)
-    outputs = [np.asarray(model(x[i : i + _BATCH], training=False)) for i in range(0, len(x), _BATCH)]
-    probs = np.concatenate(outputs).astype(np.float64)
-    if _has_sigmoid_output(model):
-        p = np.clip(probs, 1e-12, 1 - 1e-12)
-        scores = np.log(p) - np.log1p(-p)
-        scores -= scores.max(axis=1, keepdims=True)
-        probs = np.exp(scores)
-    probs = np.clip(probs, 0.0, None)
-    totals = probs.sum(axis=1, keepdims=True)
-    totals[totals == 0] = 1.0
-    return probs / totals
+    return as_runner(model).probabilities(to_model_input(images))
 
 
-def _has_sigmoid_output(model) -> bool:
-    activation = getattr(model.layers[-1], "activation", None) if getattr(model, "layers", None) else None
-    return getattr(activation, "__name__", "") == "sigmoid"
+def as_runner(model):
+    """A runtime runner as it is; a Keras model wrapped in one (its serving form built once)."""
+    from .runtime import KerasRunner, LiteRTRunner
+
+    if isinstance(model, (KerasRunner, LiteRTRunner)):
+        return model
+    runner = _keras_runners.get(model)
+    if runner is None:
+        runner = _keras_runners[model] = KerasRunner(model)
+    return runner
 
 
 def to_prediction(probabilities) -> Prediction:

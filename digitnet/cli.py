@@ -124,8 +124,15 @@ model_option = click.option(
     "model_path",
     type=click.Path(path_type=Path),
     default="model.keras",
-    help="The .keras model file to use.",
+    help="The model: a .keras file (answered through its LiteRT twin, model.tflite, when one matches it) or a .tflite file.",
 )
+
+
+def load_runner(model_path):
+    """The model, ready to ask (runtime.load); says on stderr, in one line, when it had to boot TensorFlow."""
+    from .runtime import load
+
+    return load(model_path, on_fallback=lambda hint: click.echo(hint, err=True))
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -137,6 +144,7 @@ def cli():
     digitnet train             train the default network, save model.keras
     digitnet check --index 42  predict test digit 42 and plot it
     digitnet evaluate          score model.keras on the test set, with figures
+    digitnet export MODEL      write MODEL's LiteRT twin (fast answers), int8 or SavedModel
     """
 
 
@@ -152,18 +160,29 @@ def cli():
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, callback=finite_float, help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).")
 @data_option
 @click.option("--output", "-o", type=click.Path(path_type=Path), default="model.keras", help="Where to save the model (.keras); metadata goes to OUTPUT.json.")
+@click.option(
+    "--logdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Also write a TensorBoard run to DIR/<output stem>-<arch>-<time>; view it with: tensorboard --logdir DIR",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
 @click.option("--augment", is_flag=True, help="Train on digits varied as people's writing varies (tilt, slant, size, position, pen width, blur, elastic distortion; flag 1s, crossed 7s): reads your own pictures better. The saved model is the same design.")
 @reports_errors
-def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, quiet, augment):
+def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, logdir, quiet, augment):
     """Train a network on MNIST and save it as a .keras file."""
     from .data import load_dataset
     from .errors import UsageError
-    from .modelio import check_model_output, history_plot_path, metadata_path, save_model
+    from .modelio import check_model_output, history_plot_path, metadata_path, read_metadata, save_model, twin_path
     from .plots import history_figure, save_figure
     from .train import train_model, validation_size
 
     check_model_output(output)  # model, metadata and curves: before spending minutes on training
+    if logdir is not None:
+        from .tensorboard_run import check_logdir, new_run_dir
+
+        check_logdir(logdir)
     dataset = load_dataset(data)
     n_val = validation_size(len(dataset.train), validation_split)
     if n_val >= len(dataset.train):
@@ -175,6 +194,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
             + (", augmented" if augment else "")
         )
     verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    run_dir = new_run_dir(logdir, output, arch) if logdir is not None else None
     result = train_model(
         dataset,
         arch=arch,
@@ -184,9 +204,13 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         seed=seed,
         validation_split=validation_split,
         verbose=verbose,
+        log_dir=run_dir,
         augment=augment,
     )
     save_model(result.model, output, result.metadata(dataset))
+    twin = read_metadata(output).get("litert", {})
+    if "error" in twin:
+        click.echo(f"warning: {output}: saved without its LiteRT twin: {twin['error']}; check and the others will answer through TensorFlow", err=True)
     plot = history_plot_path(output)
     save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
     click.echo(
@@ -194,7 +218,10 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         f"{result.train_seconds:.1f} s of training; saved {output}"
     )
     if not quiet:
-        click.echo(f"metadata: {metadata_path(output)}  curves: {plot}")
+        made = f"  LiteRT twin: {twin_path(output)} ({twin['export_seconds']:.1f} s to export)" if "sha256" in twin else ""
+        click.echo(f"metadata: {metadata_path(output)}  curves: {plot}{made}")
+        if run_dir is not None:
+            click.echo(f"TensorBoard run: {run_dir}  (view: tensorboard --logdir {logdir})")
 
 
 # --------------------------------------------------------------------------- check
@@ -213,7 +240,6 @@ def check(index, image_path, model_path, data, plot_path, no_plot, show):
     """Predict a test digit and compare it with its true label (or the digit in --image)."""
     from .check import parse_index
     from .data import load_dataset
-    from .modelio import load_model
 
     if image_path is not None:
         from .errors import UsageError
@@ -230,7 +256,7 @@ def check(index, image_path, model_path, data, plot_path, no_plot, show):
         from .files import check_figure_path
 
         check_figure_path(figure)  # an unwritable --plot fails before the slow model load
-    model = load_model(model_path)
+    model = load_runner(model_path)
     if index is not None:
         _check_one(model, test, index, plot_path, no_plot, show)
         return
@@ -248,12 +274,11 @@ def _check_one(model, test, index, plot_path, no_plot, show):
 
 def _check_image(image_path, model_path, plot_path, no_plot, show):
     """`check --image`: predict one picture through the MNIST recipe; no true label."""
-    from .modelio import load_model
     from .predict import predict_prepared
     from .preprocess import image_to_digit
 
     image = image_to_digit(image_path)  # a bad picture fails before the slow model load
-    result = predict_prepared(load_model(model_path), [(image_path, image)])[0]
+    result = predict_prepared(load_runner(model_path), [(image_path, image)])[0]
     click.echo(result.line(verb="predicted "))
     if not no_plot:
         default_plot = Path(f"{Path(image_path).stem}_prediction.png")
@@ -318,7 +343,6 @@ def predict(inputs, model_path, top, as_json, preprocessed_dir):
     """
     import json
 
-    from .modelio import load_model
     from .predict import find_images, predict_prepared, prepare_images, prepare_output_folder, preprocessed_paths, save_preprocessed
 
     if preprocessed_dir is not None:
@@ -333,7 +357,7 @@ def predict(inputs, model_path, top, as_json, preprocessed_dir):
     attempted = len(paths) + len(failures)
     results = []
     if paths:
-        model = load_model(model_path)  # once, before the pictures: a wrong --model fails at once
+        model = load_runner(model_path)  # once, before the pictures: a wrong --model fails at once
         prepared, bad = prepare_images(paths, on_failure=report)
         failures += bad
         results = predict_prepared(model, prepared)
@@ -368,7 +392,7 @@ def draw(model_path, port, host, open_browser, log_requests):
 
     server = bind_server(host, port, log_requests=log_requests)  # a busy port fails before the slow load
     try:
-        server.predictor = Predictor.load(model_path)
+        server.predictor = Predictor.load(model_path, on_fallback=lambda hint: click.echo(hint, err=True))
         click.echo(f"digitnet draw: serving {model_path} at {server.url}  (Ctrl-C to stop)")
         if not is_loopback(host):
             click.echo(f"warning: listening on {host}: other computers on the network can open this page", err=True)
@@ -409,12 +433,11 @@ def evaluate(model_path, data, confusion_path, mistakes_path, no_plot, as_json):
     """Score a model on the test split: accuracy, loss, per-digit precision and recall, figures."""
     from .data import load_dataset
     from .evaluate import evaluate_model, per_digit_table
-    from .modelio import load_model
 
     if not no_plot:
         _check_figure_paths(confusion_path, mistakes_path)  # before the slow model load
     test = load_dataset(data, splits=("test",))
-    model = load_model(model_path)
+    model = load_runner(model_path)
     evaluation = evaluate_model(model, test.test)
     figures = None if no_plot else _save_evaluation_figures(evaluation, test.test, confusion_path, mistakes_path)
     if as_json:
@@ -461,6 +484,29 @@ def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -
     )
     plots.save_figure(gallery, mistakes_path)
     return {"confusion": str(confusion_path), "mistakes": str(mistakes_path)}
+
+
+# --------------------------------------------------------------------------- export
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(("litert", "saved_model")), default="litert", help="litert: a .tflite file (the default place, MODEL's stem + .tflite, is its twin); saved_model: a folder for TensorFlow Serving.")
+@click.option("--quantize", type=click.Choice(("none", "int8")), default="none", help="int8: full-integer post-training quantization, calibrated on 500 training images (LiteRT only).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, show_default="MODEL.tflite, MODEL.int8.tflite or MODEL_saved_model", help="Where to write it.")
+@data_option
+@reports_errors
+def export(model_path, fmt, quantize, output, data):
+    """Write a .keras model for another runtime, and measure its test accuracy there.
+
+    \b
+    digitnet export model.keras                  the LiteRT twin: fast check/predict/evaluate/draw
+    digitnet export model.keras --quantize int8  a quarter of the size, integer arithmetic
+    digitnet export model.keras --format saved_model
+    """
+    from .export import export_model
+
+    click.echo(export_model(model_path, fmt=fmt, quantize=quantize, output=output, data=data).line())
 
 
 # --------------------------------------------------------------------------- entry points

@@ -18,6 +18,7 @@ from .data import NUM_CLASSES
 # confidently wrong image adds a large but finite amount to the loss.
 LOSS_EPSILON = 1e-7
 GALLERY_SIZE = 25
+JSON_DECIMALS = 5
 
 
 @dataclasses.dataclass
@@ -62,7 +63,8 @@ class Evaluation:
         return {
             "examples": len(self),
             "accuracy": self.accuracy,
-            "loss": self.loss,
+            # Rounded where LiteRT and Keras differ in the 7th decimal: the same JSON from either.
+            "loss": round(self.loss, JSON_DECIMALS),
             "mistakes": self.mistake_count,
             "per_digit": [
                 {
@@ -80,7 +82,7 @@ class Evaluation:
                     "index": int(i),
                     "predicted": int(self.predictions[i]),
                     "true": int(self.labels[i]),
-                    "confidence": float(confidences[i]),
+                    "confidence": round(float(confidences[i]), JSON_DECIMALS),
                 }
                 for i in self.confident_mistakes(mistakes)
             ],

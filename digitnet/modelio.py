@@ -44,6 +44,11 @@ def metadata_path(model_path) -> Path:
     return Path(str(model_path) + ".json")
 
 
+def twin_path(model_path) -> Path:
+    """``model.keras`` → ``model.tflite``: the same network as a LiteRT file (see runtime)."""
+    return Path(model_path).with_suffix(".tflite")
+
+
 def history_plot_path(model_path) -> Path:
     """``model.keras`` → ``model.history.png``."""
     path = Path(model_path)
@@ -60,27 +65,98 @@ def check_model_output(path, *, option: str = "--output") -> Path:
         raise UsageError(f"{path}: the model file name must end in .keras, e.g. {option} model.keras")
     check_writable(path, option=option, min_free_bytes=MODEL_FREE_BYTES)
     check_writable(metadata_path(path), option=option)
+    check_writable(twin_path(path), option=option)
     check_writable(history_plot_path(path), option=option)
     return path
 
 
-def save_model(model, path, metadata: dict | None = None) -> Path:
+def save_model(model, path, metadata: dict | None = None, *, twin: bool = True) -> Path:
     """Save ``model`` as a .keras file at ``path`` atomically, metadata JSON beside it.
 
-    Both files are replaced together; the metadata records the SHA-256 of the model
-    file it describes (``model_sha256``).
+    With ``twin`` (and metadata) the LiteRT twin ``twin_path(path)`` is written too.
+    All the files are replaced together; the metadata records the SHA-256 of the
+    model file it describes (``model_sha256``) and the twin's record (``litert``:
+    its SHA-256, the SHA-256 of the .keras bytes it was made from, and the export's
+    own seconds, apart from training's).
     """
     path = Path(path)
     if path.suffix != ".keras":
         raise UsageError(f"{path}: model files must end in .keras")
     check_writable(path)
+    if not twin or metadata is None:
+        _save_group(model, path, metadata)
+        return path
+    try:
+        _save_group(model, path, metadata, twin=True)
+    except _TwinFailed as failure:
+        # A model that took minutes to train is never lost to its twin: it is saved
+        # without one (recording why), and any older twin, no longer recorded, is ignored.
+        _save_group(model, path, dict(metadata, litert={"error": str(failure)}))
+    return path
+
+
+class _TwinFailed(Exception):
+    """Keras' LiteRT exporter failed on this model (not a disk error)."""
+
+
+def _save_group(model, path: Path, metadata: dict | None, *, twin: bool = False) -> None:
     targets = [path] if metadata is None else [path, metadata_path(path)]
+    if twin:
+        targets.append(twin_path(path))
     with atomic_paths(*targets) as temporaries:
         _write_keras(model, temporaries[0])
         if metadata is not None:
-            described = dict(metadata, model_sha256=_file_sha256(temporaries[0]))
+            described = dict(metadata, model_sha256=file_sha256(temporaries[0]))
+            if twin:
+                described["litert"] = _write_twin(model, temporaries[2], temporaries[0], twin_path(path).name)
             temporaries[1].write_text(json.dumps(described, indent=2) + "\n")
-    return path
+
+
+def save_twin(model, path) -> Path:
+    """Write the LiteRT twin of the .keras file at ``path`` (already saved) and record it in its metadata.
+
+    For models saved before twins existed, or elsewhere: the metadata is kept as it
+    is (or started, if there is none) and gains the ``litert`` record; twin and
+    metadata are replaced together.
+    """
+    path = Path(path)
+    meta_file = metadata_path(path)
+    metadata = read_metadata(path)
+    if meta_file.exists() and not metadata:
+        raise DigitnetError(f"{meta_file}: is not readable JSON metadata, so the twin cannot be recorded in it; move it away first")
+    check_writable(twin_path(path))
+    check_writable(meta_file)
+    try:
+        with atomic_paths(twin_path(path), meta_file) as (twin_tmp, meta_tmp):
+            metadata = dict(metadata, litert=_write_twin(model, twin_tmp, path, twin_path(path).name))
+            meta_tmp.write_text(json.dumps(metadata, indent=2) + "\n")
+    except _TwinFailed as failure:
+        raise DigitnetError(f"{path}: {failure}; nothing was written") from failure
+    return twin_path(path)
+
+
+def _write_twin(model, twin_tmp: Path, keras_file: Path, name: str) -> dict:
+    """Write the LiteRT twin of ``keras_file``'s model to ``twin_tmp``; return its metadata record."""
+    import time
+
+    from .export import write_litert
+
+    start = time.perf_counter()
+    try:
+        write_litert(model, twin_tmp)
+    except OSError:
+        raise
+    except Exception as exc:
+        cause = _os_error_in_chain(exc)
+        if cause is not None:
+            raise cause from exc
+        raise _TwinFailed(f"Keras could not export the LiteRT twin ({one_line(str(exc), 160)})") from exc
+    return {
+        "file": name,
+        "sha256": file_sha256(twin_tmp),
+        "keras_sha256": file_sha256(keras_file),
+        "export_seconds": round(time.perf_counter() - start, 3),
+    }
 
 
 def _write_keras(model, tmp: Path) -> None:
@@ -103,7 +179,7 @@ def _os_error_in_chain(exc: BaseException) -> OSError | None:
     return None
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

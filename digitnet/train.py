@@ -109,15 +109,17 @@ def train_model(
     verbose: int = 1,
     callbacks=(),
     devices=None,
+    log_dir=None,
     augment=False,
 ) -> TrainingResult:
-    """Build, train and test-evaluate a model on ``dataset``; nothing is written to disk.
+    """Build, train and test-evaluate a model on ``dataset``; nothing is written to disk but ``log_dir``.
 
     ``batch_size`` and ``learning_rate`` default to the architecture's tuned recipe.
     ``augment`` (True, or an ``augment.AugmentSettings``) trains on digits varied as
     people's writing varies (see digitnet/augment.py); the model itself is unchanged.
     ``devices`` names devices to mirror training over (default: every GPU when there
-    are several, else TensorFlow's own placement).
+    are several, else TensorFlow's own placement).  ``log_dir``: a TensorBoard run folder
+    to write the epochs, settings and test results to (digitnet.tensorboard_run).
     """
     if dataset.train is None or dataset.test is None:
         raise ValueError("training needs both the train and the test split")
@@ -133,6 +135,20 @@ def train_model(
     keras.utils.set_random_seed(seed)
 
     import tensorflow as tf
+
+    if log_dir is not None:
+        from .tensorboard_run import run_hparams, tensorboard_callback, write_hparams
+
+        settings = run_hparams(
+            arch=arch,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            learning_rate=learning_rate,
+            validation_split=validation_split,
+        )
+        write_hparams(log_dir, settings)
+        callbacks = [*callbacks, tensorboard_callback(log_dir)]
 
     (x_train, y_train), validation = split_validation(dataset.train.images, dataset.train.labels, validation_split)
     from .augment import settings_for, with_writing_styles
@@ -180,6 +196,11 @@ def train_model(
     test_loss, test_accuracy = model.evaluate(
         to_model_input(dataset.test.images), dataset.test.labels, batch_size=1024, verbose=0
     )
+    if log_dir is not None:
+        from .tensorboard_run import write_test_results
+
+        last_epoch = len(history["loss"]) - 1
+        write_test_results(log_dir, loss=float(test_loss), accuracy=float(test_accuracy), step=last_epoch)
     return TrainingResult(
         model=model,
         arch=arch,

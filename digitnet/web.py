@@ -79,10 +79,12 @@ class Predictor:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_path) -> "Predictor":
-        from .modelio import load_model, read_metadata
+    def load(cls, model_path, *, on_fallback=None) -> "Predictor":
+        """Through ``runtime.load``: LiteRT when the model's twin matches, so no TensorFlow to boot."""
+        from .modelio import read_metadata
+        from .runtime import load
 
-        predictor = cls(load_model(model_path), model_path, read_metadata(model_path))
+        predictor = cls(load(model_path, on_fallback=on_fallback), model_path, read_metadata(model_path))
         predictor.warm_up()
         return predictor
 
@@ -183,6 +185,7 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         self._body_read = False
         try:
+            self._check_host()
             if path == API_PREDICT:
                 self._require(method, ("POST",))
                 self._send_json(200, self.server.predictor.predict_png(self._read_body()))
@@ -209,6 +212,16 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
         except Exception as exc:  # a bug must not take the server down; say so and go on
             self.log_error("internal error on %s %s: %r", method, path, exc)
             self._send_error_json(500, f"internal error: {type(exc).__name__}", head=method == "HEAD")
+
+    def _check_host(self) -> None:
+        """Refuse a Host header naming another address than the one served.
+
+        A page elsewhere can point its own domain name at 127.0.0.1 (DNS rebinding);
+        the browser then sends that name as Host, and is refused here.
+        """
+        host = self.headers.get("Host", "")
+        if not self.server.serves_host(host):
+            raise HTTPError(403, f"Host {host!r} is not an address of this server; open {self.server.url}")
 
     def _require(self, method: str, allowed: tuple) -> None:
         if method not in allowed:
@@ -331,6 +344,7 @@ class DrawServer(http.server.ThreadingHTTPServer):
         self.predictor = predictor
         self.log_requests = log_requests
         self.socket_timeout = socket_timeout
+        self.host_name = host_name(address[0])
         self._slots = threading.BoundedSemaphore(max_connections)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -369,6 +383,30 @@ class DrawServer(http.server.ThreadingHTTPServer):
         if self.log_requests:
             super().handle_error(request, client_address)
 
+    def serves_host(self, header: str) -> bool:
+        """Whether a request's Host header names this server: its address, or localhost for a loopback one.
+
+        Listening on every address (0.0.0.0, ::), any IP address is accepted; a
+        name other than localhost or the --host given never is (the port is not checked).
+        """
+        import ipaddress
+
+        name = host_name(header)
+        listening = str(self.server_address[0]).lower()
+        if name and name == self.host_name:
+            return True
+        try:
+            bound = ipaddress.ip_address(listening)
+        except ValueError:
+            return False
+        if name == "localhost":
+            return bound.is_loopback or bound.is_unspecified
+        try:
+            asked = ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return bound.is_unspecified or asked == bound or (bound.is_loopback and asked.is_loopback)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -392,6 +430,16 @@ def bind_server(host: str, port: int, predictor=None, **kwargs) -> DrawServer:
         if exc.errno == errno.EADDRNOTAVAIL:
             raise DigitnetError(f"cannot listen on {host}: this machine has no such address; try --host 127.0.0.1") from None
         raise DigitnetError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
+def host_name(header: str) -> str:
+    """The host part of a Host header or address, lower-case, without port or IPv6 brackets."""
+    text = str(header).strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else ""
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text.rstrip(".")
 
 
 def is_loopback(host: str) -> bool:

@@ -190,15 +190,17 @@ def test_every_data_format_checks_the_same(trained_model_path, idx_dir, npz_file
 
 @pytest.fixture()
 def load_count(monkeypatch):
-    """Count model loads: the prompt loop must load the model once, not per index."""
+    """Count model loads (through the runtime, LiteRT or Keras): once per prompt loop, not per index."""
+    import digitnet.runtime
+
     calls = []
-    real_load = digitnet.modelio.load_model
+    real_load = digitnet.runtime.load
 
     def counting_load(*args, **kwargs):
         calls.append(args)
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(digitnet.modelio, "load_model", counting_load)
+    monkeypatch.setattr(digitnet.runtime, "load", counting_load)
     return calls
 
 

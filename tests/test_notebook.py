@@ -107,6 +107,7 @@ def test_notebook_runs_top_to_bottom(notebook_env):
     assert "test accuracy" in text
     assert "`mlp`" in text and "`linear`" in text  # the comparison table
     assert "the network says" in text  # the drawn digit was predicted
+    assert "mlp.keras answers through LiteRT" in text  # asked through the runtime, as the commands ask
     pictures = [o for o in outputs if "image/png" in o.get("data", {})]
     # samples, curves, confusion, mistakes, one test digit, the drawing, its prediction, linear's confusion
     assert len(pictures) >= 8

@@ -71,7 +71,7 @@ def test_tensorflow_log_noise_hidden_by_default_and_shown_with_verbose(trained_m
 def test_benchmark_runs_side_by_side_and_reports_every_figure(idx_dir, tmp_path):
     out_json = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "digitnet.bench", "--repeat", "1", "--epochs", "1",
-           "--data", str(idx_dir), "--no-cnn", "--json", str(out_json)]
+           "--data", str(idx_dir), "--no-cnn", "--no-linear", "--rounds", "1", "--json", str(out_json)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "digitnet / reference training time" in out.stdout
@@ -84,6 +84,15 @@ def test_benchmark_runs_side_by_side_and_reports_every_figure(idx_dir, tmp_path)
     ref, ours = results["reference"][0], results["digitnet"][0]
     assert ref["train_seconds"] > 0 and ours["train_seconds"] > 0
     assert 0 <= ours["test_accuracy"] <= 1 and ours["peak_mb"] > 50
+    # The instant answers: every command beside import tensorflow, through the LiteRT twin.
+    assert "instant answers" in out.stdout and "int8 export" in out.stdout
+    ratios = results["instant"]["ratio_to_import_tensorflow"]
+    assert set(ratios) == {"check_no_plot", "check_figure", "predict_one", "evaluate_no_plot", "draw_first_answer"}
+    assert all(0 < ratio < 1 for ratio in ratios.values()), ratios  # none of them boots TensorFlow
+    assert results["instant"]["peak_mb"]["check_no_plot"] < results["instant"]["peak_mb"]["import_tensorflow"]
+    for same in results["same_answers"].values():
+        assert same["max_abs_diff"] <= 1e-5 and same["same_digits"] == same["images"]
+    assert results["int8"]["size_ratio"] < 0.5 and results["twin_export_seconds"] > 0
 
 
 def test_the_flop_floor_counts_the_mlps_matrix_products():

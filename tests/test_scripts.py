@@ -47,14 +47,21 @@ def test_model_py_trains_and_saves_model_keras_in_the_cwd(idx_dir, tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert re.search(r"^\d+/\d+ - .*accuracy: .* - loss: ", completed.stdout, re.M), completed.stdout
     assert re.search(r"test accuracy \d+\.\d\d% .*saved model\.keras", completed.stdout), completed.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.history.png", "model.keras", "model.keras.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.history.png", "model.keras", "model.keras.json", "model.tflite"]
     assert json.loads((tmp_path / "model.keras.json").read_text())["epochs"] == 1
     assert_no_tensorflow_noise(completed.stderr)
     assert completed.stderr == ""
 
 
+def copy_model_files(model: Path, target: Path) -> None:
+    """The model as training leaves it: .keras, its metadata and its LiteRT twin."""
+    shutil.copy(model, target)
+    shutil.copy(f"{model}.json", f"{target}.json")
+    shutil.copy(model.with_suffix(".tflite"), target.with_suffix(".tflite"))
+
+
 def test_digitchecker_py_checks_an_index_with_model_keras_from_the_cwd(trained_model_path, idx_dir, tmp_path):
-    shutil.copy(trained_model_path, tmp_path / "model.keras")
+    copy_model_files(trained_model_path, tmp_path / "model.keras")
 
     completed = run_script("DigitChecker.py", "--index", "7", "--data", str(idx_dir), cwd=tmp_path)
 
@@ -70,7 +77,7 @@ def test_digitchecker_py_checks_an_index_with_model_keras_from_the_cwd(trained_m
 
 def test_digitchecker_py_prompt_reads_indices_from_stdin(trained_model_path, idx_dir, tmp_path):
     model = tmp_path / "elsewhere.keras"
-    shutil.copy(trained_model_path, model)
+    copy_model_files(trained_model_path, model)
 
     completed = run_script(
         "DigitChecker.py", "--model", str(model), "--data", str(idx_dir), "--no-plot", cwd=tmp_path, stdin="3\nabc\n5\n"
@@ -81,4 +88,4 @@ def test_digitchecker_py_prompt_reads_indices_from_stdin(trained_model_path, idx
     assert_no_tensorflow_noise(completed.stderr)
     assert completed.stderr.startswith("Error: index 'abc' is not a whole number")
     assert len(completed.stderr.splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.keras", "elsewhere.keras.json", "elsewhere.tflite"]

@@ -217,7 +217,8 @@ def test_train_command_writes_model_metadata_and_curves(idx_dir, dataset, tmp_pa
     with Image.open(tmp_path / "m.history.png") as curves:
         curves.load()
         assert curves.format == "PNG" and curves.width > 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.png", "m.keras", "m.keras.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.png", "m.keras", "m.keras.json", "m.tflite"]
+    assert meta["litert"]["keras_sha256"] == meta["model_sha256"] and meta["litert"]["export_seconds"] > 0
 
 
 def test_train_quiet_prints_one_line_and_validation_split_zero_works(idx_dir, tmp_path):

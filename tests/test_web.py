@@ -167,7 +167,7 @@ def test_blank_canvas_is_400(server, value):
 
 def test_over_one_megabyte_is_413_before_the_body_is_read(server):
     # Only the headers are sent: the refusal must come from Content-Length alone.
-    answer = raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+    answer = raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000000\r\n\r\n")
     assert status_of(answer) == 413
     assert b'"status": 413' in answer
 
@@ -179,9 +179,9 @@ def test_a_real_oversized_body_is_413(server):
 
 
 def test_missing_or_invalid_content_length(server):
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\n\r\n")) == 411
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n")) == 400
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")) == 400
+    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 411
+    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ten\r\n\r\n")) == 400
+    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n")) == 400
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_concurrent_burst_with_a_silent_client(server):
     bodies = [drawn_png(d, seed=d) for d in range(10)]
     silent = socket.create_connection(server.server_address[:2])  # connects, sends nothing
     stalled = socket.create_connection(server.server_address[:2])  # promises a body, sends 10 bytes
-    stalled.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+    stalled.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n0123456789")
     try:
         start = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -282,7 +282,7 @@ def test_too_many_connections_get_503(predictor):
     holders = [socket.create_connection(srv.server_address[:2]) for _ in range(2)]
     try:
         time.sleep(0.3)  # let the server accept the two holders
-        assert status_of(raw_exchange(srv, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")) == 503
+        assert status_of(raw_exchange(srv, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 503
     finally:
         for sock in holders:
             sock.close()
@@ -319,8 +319,9 @@ def test_draw_missing_model_is_one_line_error(tmp_path):
 
 
 def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
+    """And answers through the model's LiteRT twin: TensorFlow is never imported."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
+        [sys.executable, "-X", "importtime", "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -333,6 +334,10 @@ def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
         assert host_port.startswith("127.0.0.1:")
         conn = http.client.HTTPConnection(host_port, timeout=10)
         conn.request("GET", "/api/health")
+        health = conn.getresponse()
+        health.read()
+        assert health.status == 200
+        conn.request("POST", "/api/predict", body=drawn_png(4), headers={"Content-Type": "image/png"})
         assert conn.getresponse().status == 200
         conn.close()
         process.send_signal(signal.SIGINT)
@@ -343,3 +348,42 @@ def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
     assert process.returncode == 0, stderr
     assert "stopped" in stdout
     assert "Traceback" not in stderr
+    imported = [row.rsplit("|", 1)[-1].strip() for row in stderr.splitlines() if row.startswith("import time:")]
+    assert "ai_edge_litert" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
+
+
+# --------------------------------------------------------------------------- the Host header and the runtime
+
+
+@pytest.mark.parametrize("host", ["evil.example:8000", "evil.example", "attacker.test.:80", "10.1.2.3:8000", "", "[::2]:8000"])
+def test_a_foreign_host_header_is_refused(server, host):
+    """A page elsewhere rebinding its name to 127.0.0.1 (DNS rebinding) must not reach the API."""
+    status, _, payload = request(server, "GET", "/api/health", headers={"Host": host})
+    assert status == 403
+    assert "is not an address of this server" in payload["error"]
+    png = drawn_png(3)
+    status, _, _ = request(server, "POST", "/api/predict", body=png, headers={"Host": host, "Content-Type": "image/png"})
+    assert status == 403
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "127.0.0.1", "[::1]:{port}"])
+def test_the_served_address_and_localhost_are_accepted(server, host):
+    port = server.server_address[1]
+    status, _, _ = request(server, "GET", "/api/health", headers={"Host": host.format(port=port)})
+    assert status == 200
+
+
+def test_host_check_for_other_listening_addresses():
+    from digitnet.web import DrawServer
+
+    everywhere = DrawServer(("0.0.0.0", 0), None)
+    named = DrawServer(("localhost", 0), None)
+    try:
+        assert everywhere.serves_host("192.168.1.20:8000") and everywhere.serves_host("localhost:8000")
+        assert not everywhere.serves_host("evil.example:8000")
+        assert named.serves_host("localhost:8000") and not named.serves_host("evil.example")
+    finally:
+        everywhere.server_close()
+        named.server_close()
+
