@@ -311,6 +311,9 @@ def augmented_batches(images, labels, settings: AugmentSettings, *, seed: int, b
     )
     numbered = tf.data.Dataset.zip(tf.data.Dataset.range(2**62), batches)
     return numbered.map(
-        lambda index, batch: (augment_batch(batch[0], tf.stack([tf.constant(seed, tf.int64), index]), settings), batch[1]),
+        lambda index, batch: (
+            augment_batch(batch[0], tf.stack([tf.constant(seed, tf.int64), index]), settings),
+            batch[1],
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).prefetch(2)

@@ -76,7 +76,9 @@ def outside_digits(half: str) -> tuple[np.ndarray, np.ndarray] | None:
     bunch = load_digits()
     middle = len(bunch.target) // 2
     chosen = slice(0, middle) if half == "tune" else slice(middle, None)
-    digits = [prepare_image(_on_sheet(block, Image), name=f"optdigits {i}") for i, block in enumerate(bunch.images[chosen])]
+    digits = [
+        prepare_image(_on_sheet(block, Image), name=f"optdigits {i}") for i, block in enumerate(bunch.images[chosen])
+    ]
     return np.stack(digits), bunch.target[chosen].astype(np.int64)
 
 
@@ -99,7 +101,9 @@ def mnist_test_accuracy(model_path: Path) -> float:
     """Re-measured from the saved file by `digitnet evaluate`, in its own process."""
     out = subprocess.run(
         [sys.executable, "-m", "digitnet", "evaluate", "--model", str(model_path), "--no-plot", "--json"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return float(json.loads(out.stdout)["accuracy"])
 
@@ -124,7 +128,9 @@ def evaluate_models(model_paths, *, tune: bool = False, cache: Path | None = Non
 
     kind = "tune" if tune else "report"
     specs = TUNING_SETS if tune else REPORT_SETS
-    sets = {name: cached(cache, f"{kind}-{name}", lambda spec=spec: prepared_pictures(spec)) for name, spec in specs.items()}
+    sets = {
+        name: cached(cache, f"{kind}-{name}", lambda spec=spec: prepared_pictures(spec)) for name, spec in specs.items()
+    }
     outside = cached(cache, f"{kind}-outside", lambda: outside_digits(kind))
     if outside is not None:
         sets["outside"] = outside
@@ -166,7 +172,10 @@ def styles_figure(path: Path, count: int = 16):
     ones, sevens = changed[labels[changed] == 1], changed[labels[changed] == 7]
     chosen = np.concatenate([ones[: count // 2], sevens[: count // 2]])
     title = "MNIST's own 1s and 7s (top) and the styled copies --augment adds (below), learned as 1 and 7"
-    save_figure(before_after_figure(images[chosen], styled[chosen], captions=[str(labels[i]) for i in chosen], title=title), path)
+    save_figure(
+        before_after_figure(images[chosen], styled[chosen], captions=[str(labels[i]) for i in chosen], title=title),
+        path,
+    )
     print(f"figure: {path}")
 
 
@@ -187,7 +196,10 @@ def step_times(arch: str, *, rounds: int = 15, steps: int = 10) -> dict:
 
     batch = RECIPES[arch].batch_size
     train = load_dataset(splits=("train",)).train
-    images, labels = tf.constant(to_model_input(train.images[:batch])), tf.constant(train.labels[:batch].astype(np.int32))
+    images, labels = (
+        tf.constant(to_model_input(train.images[:batch])),
+        tf.constant(train.labels[:batch].astype(np.int32)),
+    )
     model = build_model(arch)
     compile_model(model, learning_rate=RECIPES[arch].learning_rate)
     variables = model.trainable_variables
@@ -198,7 +210,11 @@ def step_times(arch: str, *, rounds: int = 15, steps: int = 10) -> dict:
         def run():
             loss = tf.constant(0.0)
             for step in tf.range(steps):
-                x = augment_batch(images, tf.stack([tf.constant(1, tf.int64), tf.cast(step, tf.int64)])) if augmented else images
+                x = (
+                    augment_batch(images, tf.stack([tf.constant(1, tf.int64), tf.cast(step, tf.int64)]))
+                    if augmented
+                    else images
+                )
                 with tf.GradientTape() as tape:
                     loss = model.compute_loss(x, labels, model(x, training=True), training=True)
                 model.optimizer.apply(tape.gradient(loss, variables), variables)
@@ -216,8 +232,17 @@ def step_times(arch: str, *, rounds: int = 15, steps: int = 10) -> dict:
             run().numpy()
             times[augmented].append((time.perf_counter() - start) / steps)
     plain, augmented = float(np.median(times[False])), float(np.median(times[True]))
-    result = {"arch": arch, "batch": batch, "plain_ms": 1000 * plain, "augmented_ms": 1000 * augmented, "ratio": augmented / plain}
-    print(f"{arch} step (batch {batch}): plain {result['plain_ms']:.1f} ms, augmented {result['augmented_ms']:.1f} ms: {result['ratio']:.2f}x")
+    result = {
+        "arch": arch,
+        "batch": batch,
+        "plain_ms": 1000 * plain,
+        "augmented_ms": 1000 * augmented,
+        "ratio": augmented / plain,
+    }
+    print(
+        f"{arch} step (batch {batch}): plain {result['plain_ms']:.1f} ms, "
+        f"augmented {result['augmented_ms']:.1f} ms: {result['ratio']:.2f}x"
+    )
     return result
 
 
@@ -228,7 +253,13 @@ def main(argv=None):
     parser.add_argument("--tune", action="store_true", help="measure the tuning sets instead of the reported ones")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--cache", type=Path, help="folder to keep the prepared pictures in between runs")
-    parser.add_argument("--step-times", metavar="ARCH", action="append", default=[], help="time a training step of ARCH with and without augmentation")
+    parser.add_argument(
+        "--step-times",
+        metavar="ARCH",
+        action="append",
+        default=[],
+        help="time a training step of ARCH with and without augmentation",
+    )
     args = parser.parse_args(argv)
     if args.styles_figure:
         styles_figure(args.styles_figure)

@@ -18,7 +18,14 @@ from digitnet.cli import cli
 
 NO_CHANGE = AugmentSettings(
     varied_fraction=1.0,
-    rotation_degrees=0, shear=0, scale=(1, 1), aspect=0, shift_pixels=0, elastic_pixels=0, stroke=0, blur=0
+    rotation_degrees=0,
+    shear=0,
+    scale=(1, 1),
+    aspect=0,
+    shift_pixels=0,
+    elastic_pixels=0,
+    stroke=0,
+    blur=0,
 )
 
 
@@ -43,7 +50,7 @@ def test_a_batch_keeps_its_shape_range_and_ink(digit_arrays):
     assert varied.shape == images.shape and varied.dtype == np.float32
     assert varied.min() >= 0 and varied.max() <= 1
     # Every digit is changed, none is lost out of the frame or blurred to nothing.
-    changed = np.array([np.abs(v - i).sum() > 5 for v, i in zip(varied, images)])
+    changed = np.array([np.abs(v - i).sum() > 5 for v, i in zip(varied, images, strict=True)])
     assert 0.5 < changed.mean() < 1.0  # most, not all: DEFAULT_SETTINGS.varied_fraction
     assert np.all(varied.max(axis=(1, 2)) > 0.7 * images.max(axis=(1, 2)))
     ink_ratio = varied.sum(axis=(1, 2)) / images.sum(axis=(1, 2))
@@ -68,7 +75,9 @@ def test_with_nothing_to_vary_the_digits_come_back_unchanged(digit_arrays):
 def test_a_rotation_alone_turns_the_digit_about_the_centre():
     bar = np.zeros((1, 28, 28), np.float32)
     bar[0, 4:24, 13:15] = 1.0  # a vertical bar
-    turned = augment_batch(bar, _seed(0, 0), AugmentSettings(**{**NO_CHANGE.__dict__, "rotation_degrees": 30})).numpy()[0]
+    turned = augment_batch(bar, _seed(0, 0), AugmentSettings(**{**NO_CHANGE.__dict__, "rotation_degrees": 30})).numpy()[
+        0
+    ]
 
     rows, cols = np.nonzero(turned > 0.5)
     slope = np.polyfit(rows, cols, 1)[0]  # columns per row: 0 for the upright bar
@@ -120,7 +129,22 @@ def test_train_augment_saves_the_same_plain_design_with_its_settings(tmp_path, i
     for flag in ([], ["--augment"]):
         out = tmp_path / f"{arch}{'-aug' if flag else ''}.keras"
         result = CliRunner().invoke(
-            cli, ["train", "--arch", arch, "--epochs", "1", "--batch-size", "64", "--data", str(idx_dir), "--output", str(out), "--quiet", *flag]
+            cli,
+            [
+                "train",
+                "--arch",
+                arch,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "64",
+                "--data",
+                str(idx_dir),
+                "--output",
+                str(out),
+                "--quiet",
+                *flag,
+            ],
         )
         assert result.exit_code == 0, result.output
         paths[bool(flag)] = out
@@ -165,10 +189,18 @@ def test_mirrored_training_augments_through_a_data_pipeline(idx_dir):
         from digitnet.data import load_dataset
         from digitnet.train import train_model
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        result = train_model(load_dataset({str(idx_dir)!r}), epochs=2, batch_size=64, verbose=0, devices=devices, augment=True)
-        print(result.model.distribute_strategy.num_replicas_in_sync, len(result.history["loss"]), result.metadata(load_dataset({str(idx_dir)!r}))["augment"])
+        dataset = load_dataset({str(idx_dir)!r})
+        result = train_model(dataset, epochs=2, batch_size=64, verbose=0, devices=devices, augment=True)
+        replicas = result.model.distribute_strategy.num_replicas_in_sync
+        print(replicas, len(result.history["loss"]), result.metadata(dataset)["augment"])
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"), timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MPLBACKEND="Agg"),
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["2", "2", "True"]
