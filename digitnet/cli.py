@@ -168,8 +168,9 @@ def cli():
     help="Also write a TensorBoard run to DIR/<output stem>-<arch>-<time>; view it with: tensorboard --logdir DIR",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
+@click.option("--augment", is_flag=True, help="Train on digits varied as people's writing varies (tilt, slant, size, position, pen width, blur, elastic distortion; flag 1s, crossed 7s): reads your own pictures better. The saved model is the same design.")
 @reports_errors
-def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, logdir, quiet):
+def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, logdir, quiet, augment):
     """Train a network on MNIST and save it as a .keras file."""
     from .data import load_dataset
     from .errors import UsageError
@@ -190,6 +191,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         click.echo(
             f"Training {arch} on {dataset.source}: {len(dataset.train) - n_val:,} training, "
             f"{n_val:,} validation, {len(dataset.test):,} test images, {epochs} epoch{'s' * (epochs != 1)}"
+            + (", augmented" if augment else "")
         )
     verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
     run_dir = new_run_dir(logdir, output, arch) if logdir is not None else None
@@ -203,6 +205,7 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         validation_split=validation_split,
         verbose=verbose,
         log_dir=run_dir,
+        augment=augment,
     )
     save_model(result.model, output, result.metadata(dataset))
     twin = read_metadata(output).get("litert", {})

@@ -222,6 +222,25 @@ def _gallery_heading(shown: int, total: int | None) -> str:
     return f"the {shown} most confident mistakes (of {total:,})"
 
 
+def before_after_figure(before, after, *, captions=None, title: str | None = None, columns: int = 8, fig=None):
+    """Digits (N, 28, 28) in 0–1 or 0–255 shown in pairs: each original above its changed copy."""
+    count = len(before)
+    rows = 2 * -(-count // columns)
+    fig = fig or new_figure((1.1 * columns, 1.2 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i in range(count):
+        top, bottom = axes[2 * (i // columns), i % columns], axes[2 * (i // columns) + 1, i % columns]
+        for ax, image in ((top, before[i]), (bottom, after[i])):
+            ax.imshow(image, cmap="gray_r", vmin=0, vmax=max(1.0, float(image.max())), interpolation="nearest")
+        if captions is not None:
+            bottom.set_title(captions[i], fontsize=8, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 def save_figure(fig, path) -> Path:
     """Write ``fig`` to ``path`` atomically (format from the suffix, PNG by default)."""
     from .files import atomic_path

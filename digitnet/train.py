@@ -33,6 +33,7 @@ class TrainingResult:
     test_loss: float
     test_accuracy: float
     train_seconds: float
+    augment: object = None  # the AugmentSettings used, or None
 
     def metadata(self, dataset: Dataset) -> dict:
         """What is saved beside the model as JSON."""
@@ -47,6 +48,8 @@ class TrainingResult:
             "learning_rate": self.learning_rate,
             "seed": self.seed,
             "validation_split": self.validation_split,
+            "augment": self.augment is not None,
+            **({"augment_settings": self.augment.as_dict()} if self.augment is not None else {}),
             "test_accuracy": self.test_accuracy,
             "test_loss": self.test_loss,
             "train_seconds": round(self.train_seconds, 3),
@@ -107,10 +110,13 @@ def train_model(
     callbacks=(),
     devices=None,
     log_dir=None,
+    augment=False,
 ) -> TrainingResult:
     """Build, train and test-evaluate a model on ``dataset``; nothing is written to disk but ``log_dir``.
 
     ``batch_size`` and ``learning_rate`` default to the architecture's tuned recipe.
+    ``augment`` (True, or an ``augment.AugmentSettings``) trains on digits varied as
+    people's writing varies (see digitnet/augment.py); the model itself is unchanged.
     ``devices`` names devices to mirror training over (default: every GPU when there
     are several, else TensorFlow's own placement).  ``log_dir``: a TensorBoard run folder
     to write the epochs, settings and test results to (digitnet.tensorboard_run).
@@ -140,11 +146,17 @@ def train_model(
             seed=seed,
             learning_rate=learning_rate,
             validation_split=validation_split,
+            augment=augment,
         )
         write_hparams(log_dir, settings)
         callbacks = [*callbacks, tensorboard_callback(log_dir)]
 
     (x_train, y_train), validation = split_validation(dataset.train.images, dataset.train.labels, validation_split)
+    from .augment import settings_for, with_writing_styles
+
+    augment = settings_for(augment)  # None: plain training
+    if augment is not None:
+        x_train = with_writing_styles(x_train, y_train, seed=seed, fraction=augment.styled_fraction)
     # Tensors, made once: the training loop gathers its batches from them inside the
     # graph (and Keras' fit, used for mirrored training, would convert arrays anew).
     x_train, y_train = tf.constant(to_model_input(x_train)), tf.constant(y_train)
@@ -153,22 +165,33 @@ def train_model(
     )
 
     steps_per_epoch = math.ceil(len(y_train) / batch_size)
-    with distribution_strategy(devices).scope():  # several GPUs: mirrored; else default
+    strategy = distribution_strategy(devices)
+    steps_per_call = min(STEPS_PER_EXECUTION, steps_per_epoch)
+    if augment is not None and strategy.num_replicas_in_sync > 1:
+        steps_per_call = 1  # Keras 3.15's mirrored fit fails on a tf.data input with several steps per call
+    with strategy.scope():  # several GPUs: mirrored; else default
         model = build_model(arch)
         compile_model(
             model,
             learning_rate=learning_rate,
             total_steps=steps_per_epoch * epochs,
-            steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch),
+            steps_per_execution=steps_per_call,
         )
 
     start = time.perf_counter()
     loop = dict(batch_size=batch_size, epochs=epochs, validation_data=validation_data, verbose=verbose, callbacks=list(callbacks))
     if model.distribute_strategy.num_replicas_in_sync > 1:
         # Keras' fit splits each batch over the replicas and sums their gradients.
-        history = model.fit(x_train, y_train, **loop).history
+        if augment is not None:
+            from .augment import augmented_batches
+
+            batches = augmented_batches(x_train, y_train, augment, seed=seed, batch_size=batch_size, epochs=epochs)
+            unbatched = {k: v for k, v in loop.items() if k != "batch_size"}
+            history = model.fit(batches, steps_per_epoch=steps_per_epoch, **unbatched).history
+        else:
+            history = model.fit(x_train, y_train, **loop).history
     else:
-        history = fit_in_graph(model, x_train, y_train, seed=seed, **loop)
+        history = fit_in_graph(model, x_train, y_train, seed=seed, augment=augment, **loop)
     train_seconds = time.perf_counter() - start
 
     test_loss, test_accuracy = model.evaluate(
@@ -191,10 +214,11 @@ def train_model(
         test_loss=float(test_loss),
         test_accuracy=float(test_accuracy),
         train_seconds=train_seconds,
+        augment=augment,
     )
 
 
-def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None, verbose=1, callbacks=()) -> dict:
+def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None, verbose=1, callbacks=(), augment=None) -> dict:
     """Train a compiled ``model`` as ``model.fit`` would, on one device; return the history.
 
     Why not ``fit`` itself: for a network as small as the mlp, fit's per-step machinery
@@ -206,12 +230,16 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
     gather → forward → backward → Adam.  Loss, optimizer, metrics (loss and accuracy,
     averaged over the epoch's examples), Keras callbacks and progress output are
     fit's own, so the model and its history are interchangeable with fit's.
+    With ``augment`` (AugmentSettings), each batch is varied in the step itself
+    (augment.augment_batch), seeded by (seed, epoch, step).
     """
     import tensorflow as tf
 
     from .backend import import_keras
 
     keras = import_keras()
+    if augment is not None:
+        from .augment import augment_batch
     examples = int(x.shape[0])
     steps = math.ceil(examples / batch_size)
     chunk = min(STEPS_PER_EXECUTION, steps)
@@ -228,11 +256,14 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
         return tf.stack([loss * count, hits, count])
 
     @tf.function
-    def train_steps(images, labels, order, first_step, last_step):
+    def train_steps(images, labels, order, first_step, last_step, epoch):
         totals = tf.zeros(3)
         for step in tf.range(first_step, last_step):
             rows = order[step * batch_size : (step + 1) * batch_size]
             batch_images, batch_labels = tf.gather(images, rows), tf.gather(labels, rows)
+            if augment is not None:
+                batch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch * steps + step, tf.int64)])
+                batch_images = augment_batch(batch_images, batch_seed, augment)
             with tf.GradientTape() as tape:
                 scores = model(batch_images, training=True)
                 loss = model.compute_loss(batch_images, batch_labels, scores, training=True)
@@ -267,7 +298,7 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
         for first_step in range(0, steps, chunk):
             last_step = min(first_step + chunk, steps)
             callback_list.on_train_batch_begin(first_step)
-            totals += train_steps(x, y, order, tf.constant(first_step), tf.constant(last_step)).numpy()
+            totals += train_steps(x, y, order, tf.constant(first_step), tf.constant(last_step), tf.constant(epoch)).numpy()
             logs = logs_from(totals)
             callback_list.on_train_batch_end(last_step - 1, logs)
             if model.stop_training:

@@ -59,11 +59,11 @@ def on_paper(digit28, rng, *, canvas=None) -> Image.Image:
     return photo_of(ink_strokes(digit28, rng, digit_height), rng, width, height)
 
 
-def drawn_on_paper(digit: int, rng, *, canvas=None) -> Image.Image:
+def drawn_on_paper(digit: int, rng, *, canvas=None, styles=None) -> Image.Image:
     """Like on_paper, but the digit is drawn here with pen strokes, not taken from MNIST."""
     width, height = canvas or (int(rng.integers(200, 601)), int(rng.integers(200, 601)))
     digit_height = int(rng.uniform(0.3, 0.8) * min(width, height))
-    return photo_of(drawn_strokes(digit, rng, digit_height), rng, width, height)
+    return photo_of(drawn_strokes(digit, rng, digit_height, styles=styles), rng, width, height)
 
 
 def photo_of(ink, rng, width: int, height: int) -> Image.Image:
@@ -146,8 +146,27 @@ STROKES = {
 }
 
 
-def drawn_strokes(digit: int, rng, height: int) -> np.ndarray:
-    """The digit drawn with a round pen along jittered, slanted STROKES: float ink mask."""
+# Styles MNIST's writers rarely used (`make --styles`): 1s with a flag (long or short,
+# straight or curved, some with a foot) and 7s with a crossbar (some with a serif).
+STYLED_STROKES = {
+    1: [
+        [("-", [(0.05, 0.3), (0.38, 0.0), (0.33, 1.0)])],
+        [("-", [(0.2, 0.12), (0.36, 0.0), (0.32, 1.0)])],
+        [("~", [(0.08, 0.28), (0.25, 0.12), (0.38, 0.0)]), ("-", [(0.38, 0.0), (0.34, 1.0)])],
+        [("-", [(0.05, 0.25), (0.35, 0.0), (0.35, 1.0)]), ("-", [(0.12, 1.0), (0.58, 1.0)])],
+        [("-", [(0.15, 0.2), (0.4, 0.0), (0.3, 1.0)]), ("-", [(0.05, 0.98), (0.5, 1.0)])],
+    ],
+    7: [
+        [("-", [(0.0, 0.02), (0.6, 0.0), (0.22, 1.0)]), ("-", [(0.12, 0.5), (0.55, 0.48)])],
+        [("-", [(0.0, 0.15), (0.02, 0.0), (0.6, 0.02), (0.3, 1.0)]), ("-", [(0.2, 0.55), (0.58, 0.52)])],
+        [("~", [(0.02, 0.05), (0.58, 0.0), (0.45, 0.35), (0.3, 1.0)]), ("-", [(0.22, 0.45), (0.6, 0.45)])],
+        [("-", [(0.05, 0.05), (0.58, 0.02), (0.3, 1.0)]), ("-", [(0.25, 0.6), (0.5, 0.58)])],
+    ],
+}
+
+
+def drawn_strokes(digit: int, rng, height: int, *, styles=None) -> np.ndarray:
+    """The digit drawn with a round pen along jittered, slanted ``styles`` (STROKES): float ink mask."""
     from PIL import ImageDraw
 
     scale = height * 4  # drawn 4× larger, then shrunk: smooth edges
@@ -158,7 +177,7 @@ def drawn_strokes(digit: int, rng, height: int) -> np.ndarray:
     size = (int(0.9 * scale * squash) + 2 * margin, scale + 2 * margin)
     canvas = Image.new("L", size, 0)
     draw = ImageDraw.Draw(canvas)
-    variants = STROKES[digit]
+    variants = (styles or STROKES)[digit]
     for kind, points in variants[int(rng.integers(0, len(variants)))]:
         jittered = [(x + rng.normal(0, 0.035), y + rng.normal(0, 0.035)) for x, y in points]
         path = _smooth(jittered) if kind == "~" else jittered
@@ -251,24 +270,34 @@ def encode(picture: Image.Image, fmt: str, rng) -> tuple[bytes, str]:
     return out.getvalue(), suffix
 
 
-def make_set(folder: Path, *, count: int, start: int, seed: int, drawn: bool = False) -> list[Path]:
+def make_set(folder: Path, *, count: int, start: int, seed: int, drawn: bool = False, styled: bool = False) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in make_pictures(count=count, start=start, seed=seed, drawn=drawn, styled=styled):
+        path = folder / name
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def make_pictures(*, count: int, start: int, seed: int, drawn: bool = False, styled: bool = False):
+    """Yield (file name, encoded bytes) for ``count`` pictures; ``styled``: flag 1s and crossed 7s, drawn."""
     from digitnet.data import load_dataset
 
     test = load_dataset(splits=("test",)).test
     rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
     for index in range(start, start + count):
-        if drawn:
-            picture = drawn_on_paper(int(test.labels[index]), rng)  # MNIST's labels, our own strokes
+        label = int(test.labels[index])
+        if styled:
+            label = (1, 7)[index % 2]
+            picture = drawn_on_paper(label, rng, styles=STYLED_STROKES)
+        elif drawn:
+            picture = drawn_on_paper(label, rng)  # MNIST's labels, our own strokes
         else:
             picture = on_paper(test.images[index], rng)
         fmt = str(rng.choice(FORMATS, p=FORMAT_WEIGHTS))
         data, suffix = encode(picture, fmt, rng)
-        path = folder / f"{index:05d}_d{int(test.labels[index])}{suffix}"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+        yield f"{index:05d}_d{label}{suffix}", data
 
 
 def label_of(path) -> int:
@@ -291,11 +320,12 @@ def main(argv=None):
     make.add_argument("--start", type=int, default=9000, help="first MNIST test index")
     make.add_argument("--seed", type=int, default=2)
     make.add_argument("--drawn", action="store_true", help="draw the digits with pen strokes instead of taking MNIST's")
+    make.add_argument("--styles", action="store_true", help="draw only 1s with a flag and 7s with a crossbar (alternately)")
     scorer = commands.add_parser("score", help="accuracy of a `digitnet predict --json` output on such a set")
     scorer.add_argument("json_path", type=Path)
     args = parser.parse_args(argv)
     if args.command == "make":
-        paths = make_set(args.folder, count=args.count, start=args.start, seed=args.seed, drawn=args.drawn)
+        paths = make_set(args.folder, count=args.count, start=args.start, seed=args.seed, drawn=args.drawn, styled=args.styles)
         print(f"wrote {len(paths)} pictures to {args.folder}")
     else:
         result = score(args.json_path)

@@ -89,6 +89,8 @@ def test_notebook_uses_digitnets_own_functions():
         "plots.history_figure(",
         "plots.confusion_figure(",
         "plots.digit_figure(",
+        "augment_batch(",
+        "plots.before_after_figure(",
     ):
         assert name in source, name
     assert 'arch="mlp"' in source and 'arch="linear"' in source

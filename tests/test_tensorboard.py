@@ -110,8 +110,9 @@ def test_a_run_holds_every_epoch_the_learning_rate_the_test_results_and_the_sett
 def test_runs_of_two_designs_sit_side_by_side_under_one_logdir(idx_dir, tmp_path):
     logdir = tmp_path / "runs"
     logdir.mkdir()
-    for arch in ("linear", "mlp"):
+    for arch, augment in (("linear", ()), ("mlp", ("--augment",))):
         result = train(
+            *augment,
             "--data",
             idx_dir,
             "--arch",
@@ -134,6 +135,7 @@ def test_runs_of_two_designs_sit_side_by_side_under_one_logdir(idx_dir, tmp_path
     for run in runs:
         scalars, hparams = read_run(run)
         assert hparams["arch"] == run.name.split("-")[1] and hparams["validation_split"] == 0
+        assert hparams["augment"] == (hparams["arch"] == "mlp")  # the one run trained with --augment
         assert ("train", "epoch_accuracy") in scalars and (".", "test_accuracy") in scalars
         assert not any(folder == "validation" for folder, _ in scalars)  # nothing held out, nothing logged
 
