@@ -1,7 +1,7 @@
 """Check a test digit with the model saved by model.py.
 
-    python DigitChecker.py --index 42    (same as `digitnet check --index 42`)
-    python DigitChecker.py               (asks for indices at a prompt)
+python DigitChecker.py --index 42    (same as `digitnet check --index 42`)
+python DigitChecker.py               (asks for indices at a prompt)
 """
 
 from digitnet.cli import check_main

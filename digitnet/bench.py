@@ -138,7 +138,9 @@ def run(cmd, *, cwd=None) -> tuple[str, float, float]:
     """Run ``cmd``; return (stdout, wall seconds, the child's own peak resident memory in MB)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=child_env(), text=True)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=child_env(), text=True
+        )
         # wait4, not wait: it returns this child's resource usage, peak memory included.
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -169,7 +171,19 @@ def bench_digitnet(data_arg: str, epochs: int, workdir: Path, arch: str = "mlp")
     from .train import validation_size
 
     output = workdir / f"{arch}.keras"
-    cmd = [sys.executable, "-m", "digitnet", "train", "--arch", arch, "--epochs", str(epochs), "--quiet", "--output", str(output)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "digitnet",
+        "train",
+        "--arch",
+        arch,
+        "--epochs",
+        str(epochs),
+        "--quiet",
+        "--output",
+        str(output),
+    ]
     if data_arg != "-":
         cmd += ["--data", data_arg]
     _, wall, peak = run(cmd)
@@ -204,7 +218,12 @@ def time_prompt(cmd, *, indices: int = 21, cwd=None) -> list[float]:
     by the one-shot check) does not blur it.
     """
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env(PYTHONUNBUFFERED="1")
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=cwd,
+        env=child_env(PYTHONUNBUFFERED="1"),
     )
 
     def wait_for_prompt() -> None:
@@ -240,14 +259,35 @@ def median_of(results: list[dict], key: str) -> float:
 @click.command(context_settings={"show_default": True})
 @click.option("--repeat", type=click.IntRange(min=1), default=3, help="Runs of each measurement; medians are reported.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs for both trainings.")
-@click.option("--data", type=click.Path(exists=True), default=None, help="Data as for `digitnet train --data` (default: bundled MNIST).")
+@click.option(
+    "--data",
+    type=click.Path(exists=True),
+    default=None,
+    help="Data as for `digitnet train --data` (default: bundled MNIST).",
+)
 @click.option("--cnn/--no-cnn", default=True, help="Also time `digitnet train --arch cnn` (once).")
-@click.option("--linear/--no-linear", default=True, help="Also train the linear design (once), to compare its LiteRT and Keras answers.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write all measurements to this JSON file.")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, help="Rounds of the instant-answer commands, each beside `import tensorflow`; medians are reported.")
+@click.option(
+    "--linear/--no-linear",
+    default=True,
+    help="Also train the linear design (once), to compare its LiteRT and Keras answers.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write all measurements to this JSON file.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=5,
+    help="Rounds of the instant-answer commands, each beside `import tensorflow`; medians are reported.",
+)
 def main(repeat, epochs, data, cnn, linear, json_path, rounds):
     """Time the plain-Keras reference and digitnet side by side; print medians and ratios."""
     from .bench_answers import SAME_ANSWERS_SCRIPT, bench_instant_answers, bench_int8
+
     data_arg = str(Path(data).resolve()) if data else "-"
     results: dict = {"machine": _machine(), "epochs": epochs, "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="digitnet-bench-") as tmp:
@@ -267,7 +307,11 @@ def main(repeat, epochs, data, cnn, linear, json_path, rounds):
         model = ours[-1]["model"]
         data_opts = [] if data_arg == "-" else ["--data", data_arg]
         script_dir = Path(__file__).resolve().parent.parent
-        checker = [sys.executable, str(script_dir / "DigitChecker.py")] if (script_dir / "DigitChecker.py").exists() else [sys.executable, "-m", "digitnet", "check"]
+        checker = (
+            [sys.executable, str(script_dir / "DigitChecker.py")]
+            if (script_dir / "DigitChecker.py").exists()
+            else [sys.executable, "-m", "digitnet", "check"]
+        )
         click.echo("start-up and checking times ...", err=True)
         results["help_seconds"] = time_command([sys.executable, "-m", "digitnet", "--help"], repeat=5)
         results["version_seconds"] = time_command([sys.executable, "-m", "digitnet", "--version"], repeat=5)
@@ -275,14 +319,17 @@ def main(repeat, epochs, data, cnn, linear, json_path, rounds):
         # in machine load hit both alike.
         one_shot = checker + ["--index", "42", "--model", model, *data_opts]
         pairs = [
-            (run([sys.executable, "-c", "import tensorflow"])[1], run(one_shot, cwd=tmp)[1]) for _ in range(max(repeat, 5))
+            (run([sys.executable, "-c", "import tensorflow"])[1], run(one_shot, cwd=tmp)[1])
+            for _ in range(max(repeat, 5))
         ]
         results["import_tensorflow_seconds"] = statistics.median(p[0] for p in pairs)
         results["check_one_shot_seconds"] = statistics.median(p[1] for p in pairs)
         prompt_times = time_prompt(checker + ["--model", model, *data_opts], cwd=tmp)
         results["check_prompt_first_index_seconds"] = prompt_times[0]
         results["check_prompt_seconds_per_index"] = statistics.median(prompt_times[1:])
-        evaluations = [last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)]
+        evaluations = [
+            last_json(run([sys.executable, "-c", EVALUATE_SCRIPT, model, data_arg])[0]) for _ in range(repeat)
+        ]
         results["evaluate_seconds"] = median_of(evaluations, "evaluate_seconds")
         results["evaluate_images"] = evaluations[0]["images"]
         results["matmul_gflops"] = gflops
@@ -294,7 +341,8 @@ def main(repeat, epochs, data, cnn, linear, json_path, rounds):
         if cnn:
             designs["cnn"] = Path(results["cnn"]["model"])
         results["same_answers"] = {
-            arch: last_json(run([sys.executable, "-c", SAME_ANSWERS_SCRIPT, str(path), data_arg])[0]) for arch, path in designs.items()
+            arch: last_json(run([sys.executable, "-c", SAME_ANSWERS_SCRIPT, str(path), data_arg])[0])
+            for arch, path in designs.items()
         }
         results["twin_export_seconds"] = json.loads(Path(model + ".json").read_text())["litert"]["export_seconds"]
         click.echo("instant answers: commands that only use a model, beside import tensorflow ...", err=True)
@@ -323,7 +371,9 @@ def _machine() -> dict:
 def _report(r: dict) -> None:
     ref, ours = r["reference"], r["digitnet"]
     ref_t, our_t = median_of(ref, "train_seconds"), median_of(ours, "train_seconds")
-    floor = mlp_training_flops(ours[0]["train_examples"], r["epochs"], ours[0]["validation_examples"]) / (r["matmul_gflops"] * 1e9)
+    floor = mlp_training_flops(ours[0]["train_examples"], r["epochs"], ours[0]["validation_examples"]) / (
+        r["matmul_gflops"] * 1e9
+    )
     m = r["machine"]
     lines = [
         f"machine: {m.get('cpu', '?')}, {m['cpus']} cores, {m.get('memory_gb', '?')} GiB, Python {m['python']}",

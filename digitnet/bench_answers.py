@@ -55,7 +55,15 @@ def time_draw_first_answer(model, picture: Path, cwd) -> float:
 
     cmd = [sys.executable, "-m", "digitnet", "draw", "--model", str(model), "--port", "0", "--no-open"]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env(PYTHONUNBUFFERED="1"), text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=cwd,
+        env=child_env(PYTHONUNBUFFERED="1"),
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         if " at http://" not in line:
@@ -128,13 +136,33 @@ def bench_int8(model: Path, data_arg: str, workdir: Path) -> dict:
 
     data_opts = [] if data_arg == "-" else ["--data", data_arg]
     int8 = workdir / (model.stem + ".int8.tflite")
-    run([sys.executable, "-m", "digitnet", "export", str(model), "--quantize", "int8", "--output", str(int8), *data_opts])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "digitnet",
+            "export",
+            str(model),
+            "--quantize",
+            "int8",
+            "--output",
+            str(int8),
+            *data_opts,
+        ]
+    )
     accuracy = {}
     for name, path in (("float", twin_path(model)), ("int8", int8)):
-        out = run([sys.executable, "-m", "digitnet", "evaluate", "--model", str(path), "--no-plot", "--json", *data_opts])[0]
+        out = run(
+            [sys.executable, "-m", "digitnet", "evaluate", "--model", str(path), "--no-plot", "--json", *data_opts]
+        )[0]
         accuracy[name] = json.loads(out)["accuracy"]
     sizes = {"float": twin_path(model).stat().st_size, "int8": int8.stat().st_size}
-    return {"bytes": sizes, "accuracy": accuracy, "size_ratio": sizes["int8"] / sizes["float"], "accuracy_drop_points": 100 * (accuracy["float"] - accuracy["int8"])}
+    return {
+        "bytes": sizes,
+        "accuracy": accuracy,
+        "size_ratio": sizes["int8"] / sizes["float"],
+        "accuracy_drop_points": 100 * (accuracy["float"] - accuracy["int8"]),
+    }
 
 
 INSTANT_TARGETS = {
@@ -148,11 +176,15 @@ INSTANT_TARGETS = {
 
 def instant_lines(instant: dict, int8: dict) -> list[str]:
     base = instant["median_seconds"]["import_tensorflow"]
-    lines = [f"instant answers, medians of {instant['rounds']} rounds; import tensorflow: {base:.2f} s, {instant['peak_mb']['import_tensorflow']:.0f} MB"]
+    lines = [
+        f"instant answers, medians of {instant['rounds']} rounds; import tensorflow: {base:.2f} s, {instant['peak_mb']['import_tensorflow']:.0f} MB"
+    ]
     for name, (label, target) in INSTANT_TARGETS.items():
         seconds = instant["median_seconds"][name]
         lines.append(f"  {label:48}{seconds:6.2f} s = {seconds / base:.3f}x  (target <= {target:.2f}x)")
-    lines.append(f"  peak memory of a one-shot check: {instant['peak_mb']['check_no_plot']:.0f} MB, with its figure {instant['peak_mb']['check_figure']:.0f} MB  (target <= 150 MB)")
+    lines.append(
+        f"  peak memory of a one-shot check: {instant['peak_mb']['check_no_plot']:.0f} MB, with its figure {instant['peak_mb']['check_figure']:.0f} MB  (target <= 150 MB)"
+    )
     lines.append(
         f"int8 export: {int8['bytes']['int8']:,} bytes = {int8['size_ratio']:.2f}x the float twin's {int8['bytes']['float']:,} (target <= 0.3x); "
         f"test accuracy {int8['accuracy']['int8']:.2%} vs {int8['accuracy']['float']:.2%}, {int8['accuracy_drop_points']:.2f} points lower (target <= 0.3)"

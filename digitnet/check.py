@@ -76,7 +76,9 @@ def as_runner(model):
 
 def to_prediction(probabilities) -> Prediction:
     digit = int(max(range(len(probabilities)), key=lambda d: probabilities[d]))
-    return Prediction(digit=digit, confidence=float(probabilities[digit]), probabilities=tuple(float(p) for p in probabilities))
+    return Prediction(
+        digit=digit, confidence=float(probabilities[digit]), probabilities=tuple(float(p) for p in probabilities)
+    )
 
 
 def parse_index(text, size: int) -> int:
@@ -100,4 +102,6 @@ def check_index(model, split, index: int) -> CheckResult:
     index = parse_index(index, len(split))
     image = split.images[index]
     probabilities = predict_probabilities(model, image)[0]
-    return CheckResult(index=index, label=int(split.labels[index]), prediction=to_prediction(probabilities), image=image)
+    return CheckResult(
+        index=index, label=int(split.labels[index]), prediction=to_prediction(probabilities), image=image
+    )

@@ -152,14 +152,49 @@ def cli():
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--arch", type=click.Choice(ARCH_CHOICES), default="mlp", help="Network design: mlp (original, default), linear (original single layer) or cnn (convnet).")
+@click.option(
+    "--arch",
+    type=click.Choice(ARCH_CHOICES),
+    default="mlp",
+    help="Network design: mlp (original, default), linear (original single layer) or cnn (convnet).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, help="Passes over the training data.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="tuned per architecture", help="Examples per gradient step.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, callback=finite_float, show_default="tuned per architecture", help="Adam's initial learning rate.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=1, help="Random seed: the same seed and data give the same model.")
-@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, callback=finite_float, help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="tuned per architecture",
+    help="Examples per gradient step.",
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    callback=finite_float,
+    show_default="tuned per architecture",
+    help="Adam's initial learning rate.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=1,
+    help="Random seed: the same seed and data give the same model.",
+)
+@click.option(
+    "--validation-split",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    callback=finite_float,
+    help="Fraction of the training data held out to report validation accuracy per epoch (0 to disable).",
+)
 @data_option
-@click.option("--output", "-o", type=click.Path(path_type=Path), default="model.keras", help="Where to save the model (.keras); metadata goes to OUTPUT.json.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default="model.keras",
+    help="Where to save the model (.keras); metadata goes to OUTPUT.json.",
+)
 @click.option(
     "--logdir",
     type=click.Path(path_type=Path),
@@ -168,7 +203,11 @@ def cli():
     help="Also write a TensorBoard run to DIR/<output stem>-<arch>-<time>; view it with: tensorboard --logdir DIR",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final result line.")
-@click.option("--augment", is_flag=True, help="Train on digits varied as people's writing varies (tilt, slant, size, position, pen width, blur, elastic distortion; flag 1s, crossed 7s): reads your own pictures better. The saved model is the same design.")
+@click.option(
+    "--augment",
+    is_flag=True,
+    help="Train on digits varied as people's writing varies (tilt, slant, size, position, pen width, blur, elastic distortion; flag 1s, crossed 7s): reads your own pictures better. The saved model is the same design.",
+)
 @reports_errors
 def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, logdir, quiet, augment):
     """Train a network on MNIST and save it as a .keras file."""
@@ -186,7 +225,9 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     dataset = load_dataset(data)
     n_val = validation_size(len(dataset.train), validation_split)
     if n_val >= len(dataset.train):
-        raise UsageError(f"--validation-split {validation_split} leaves none of the {len(dataset.train):,} training images to train on; use a smaller fraction")
+        raise UsageError(
+            f"--validation-split {validation_split} leaves none of the {len(dataset.train):,} training images to train on; use a smaller fraction"
+        )
     if not quiet:
         click.echo(
             f"Training {arch} on {dataset.source}: {len(dataset.train) - n_val:,} training, "
@@ -210,7 +251,10 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     save_model(result.model, output, result.metadata(dataset))
     twin = read_metadata(output).get("litert", {})
     if "error" in twin:
-        click.echo(f"warning: {output}: saved without its LiteRT twin: {twin['error']}; check and the others will answer through TensorFlow", err=True)
+        click.echo(
+            f"warning: {output}: saved without its LiteRT twin: {twin['error']}; check and the others will answer through TensorFlow",
+            err=True,
+        )
     plot = history_plot_path(output)
     save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
     click.echo(
@@ -218,7 +262,9 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
         f"{result.train_seconds:.1f} s of training; saved {output}"
     )
     if not quiet:
-        made = f"  LiteRT twin: {twin_path(output)} ({twin['export_seconds']:.1f} s to export)" if "sha256" in twin else ""
+        made = (
+            f"  LiteRT twin: {twin_path(output)} ({twin['export_seconds']:.1f} s to export)" if "sha256" in twin else ""
+        )
         click.echo(f"metadata: {metadata_path(output)}  curves: {plot}{made}")
         if run_dir is not None:
             click.echo(f"TensorBoard run: {run_dir}  (view: tensorboard --logdir {logdir})")
@@ -228,11 +274,30 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--index", "-i", metavar="INTEGER", default=None, help="Test image to check. Without it, asks for indices at a prompt.")
-@click.option("--image", "image_path", type=click.Path(path_type=Path), default=None, help="Read the digits in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.")
+@click.option(
+    "--index",
+    "-i",
+    metavar="INTEGER",
+    default=None,
+    help="Test image to check. Without it, asks for indices at a prompt.",
+)
+@click.option(
+    "--image",
+    "image_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read the digits in your own picture (PNG, JPEG, BMP, GIF…) instead of a test image.",
+)
 @model_option
 @data_option
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, show_default="digit_INDEX.png, or STEM_prediction.png for --image", help="Where to save the figure.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_default="digit_INDEX.png, or STEM_prediction.png for --image",
+    help="Where to save the figure.",
+)
 @click.option("--no-plot", is_flag=True, help="Do not draw a figure.")
 @click.option("--show", is_flag=True, help="Open the figure in a window instead of saving it (needs a display).")
 @reports_errors
@@ -293,7 +358,9 @@ def _plot_number(picture, result, path, show):
     from . import plots
 
     fig = plots.new_figure(plots.number_figsize(len(result.digits)), interactive=show)
-    plots.number_figure(picture, [(r.box, r.prediction.digit, r.prediction.probabilities) for r in result.digits], fig=fig)
+    plots.number_figure(
+        picture, [(r.box, r.prediction.digit, r.prediction.probabilities) for r in result.digits], fig=fig
+    )
     _show_or_save(fig, path, show)
 
 
@@ -344,8 +411,19 @@ def _prompt_loop(model, test, plot_path, no_plot, show):
 @click.argument("inputs", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @model_option
 @click.option("--top", type=click.IntRange(1, 10), default=1, help="Also show the next TOP-1 most likely digits.")
-@click.option("--json", "as_json", is_flag=True, help='Print a JSON array of {"path", "number", "digits", "digit", "confidence", "probabilities", "unsure"} instead of lines.')
-@click.option("--save-preprocessed", "preprocessed_dir", type=click.Path(path_type=Path), default=None, help="Folder (created if missing) for the 28×28 images the model saw: STEM.png for a one-digit picture, STEM-1.png, STEM-2.png… for a number.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print a JSON array of {"path", "number", "digits", "digit", "confidence", "probabilities", "unsure"} instead of lines.',
+)
+@click.option(
+    "--save-preprocessed",
+    "preprocessed_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder (created if missing) for the 28×28 images the model saw: STEM.png for a one-digit picture, STEM-1.png, STEM-2.png… for a number.",
+)
 @click.option("--single", is_flag=True, help="Take each whole picture as one digit (no search for several digits).")
 @reports_errors
 def predict(inputs, model_path, top, as_json, preprocessed_dir, single):
@@ -403,7 +481,9 @@ def predict(inputs, model_path, top, as_json, preprocessed_dir, single):
 @model_option
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on (0 picks a free one).")
 @click.option("--host", default="127.0.0.1", help="Address to listen on; the default lets only this computer in.")
-@click.option("--open/--no-open", "open_browser", default=True, help="Open the page in a web browser (when there is a display).")
+@click.option(
+    "--open/--no-open", "open_browser", default=True, help="Open the page in a web browser (when there is a display)."
+)
 @click.option("--log", "log_requests", is_flag=True, help="Print one line per request.")
 @reports_errors
 def draw(model_path, port, host, open_browser, log_requests):
@@ -444,8 +524,20 @@ def _open_browser(url: str) -> None:
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @model_option
 @data_option
-@click.option("--confusion", "confusion_path", type=click.Path(dir_okay=False, path_type=Path), default="confusion.png", help="Where to save the confusion-matrix figure (.png, .pdf, .svg…).")
-@click.option("--mistakes", "mistakes_path", type=click.Path(dir_okay=False, path_type=Path), default="mistakes.png", help="Where to save the gallery of the 25 most confident mistakes.")
+@click.option(
+    "--confusion",
+    "confusion_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="confusion.png",
+    help="Where to save the confusion-matrix figure (.png, .pdf, .svg…).",
+)
+@click.option(
+    "--mistakes",
+    "mistakes_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="mistakes.png",
+    help="Where to save the gallery of the 25 most confident mistakes.",
+)
 @click.option("--no-plot", is_flag=True, help="Do not draw the figures.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON on stdout, and nothing else.")
 @reports_errors
@@ -463,7 +555,9 @@ def evaluate(model_path, data, confusion_path, mistakes_path, no_plot, as_json):
     if as_json:
         click.echo(evaluation.to_json(model=str(model_path), data=test.source, figures=figures))
         return
-    click.echo(f"{model_path} on {test.source}: {len(evaluation):,} test images, predicted in {evaluation.seconds:.2f} s")
+    click.echo(
+        f"{model_path} on {test.source}: {len(evaluation):,} test images, predicted in {evaluation.seconds:.2f} s"
+    )
     click.echo(f"accuracy  {evaluation.accuracy:.2%}  ({evaluation.mistake_count:,} mistakes)")
     click.echo(f"loss      {evaluation.loss:.4f}")
     click.echo()
@@ -511,9 +605,27 @@ def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(("litert", "saved_model")), default="litert", help="litert: a .tflite file (the default place, MODEL's stem + .tflite, is its twin); saved_model: a folder for TensorFlow Serving.")
-@click.option("--quantize", type=click.Choice(("none", "int8")), default="none", help="int8: full-integer post-training quantization, calibrated on 500 training images (LiteRT only).")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, show_default="MODEL.tflite, MODEL.int8.tflite or MODEL_saved_model", help="Where to write it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("litert", "saved_model")),
+    default="litert",
+    help="litert: a .tflite file (the default place, MODEL's stem + .tflite, is its twin); saved_model: a folder for TensorFlow Serving.",
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(("none", "int8")),
+    default="none",
+    help="int8: full-integer post-training quantization, calibrated on 500 training images (LiteRT only).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_default="MODEL.tflite, MODEL.int8.tflite or MODEL_saved_model",
+    help="Where to write it.",
+)
 @data_option
 @reports_errors
 def export(model_path, fmt, quantize, output, data):

@@ -109,7 +109,9 @@ def parse_idx(raw, *, name: str = "IDX data", compressed_size: int | None = None
         dims = _read_idx_header(stream, name)
         size = _product(dims)
         if size > MAX_IDX_PAYLOAD:
-            raise DigitnetError(f"{name}: IDX header claims {size:,} bytes of data, more than any digit set holds; the file is damaged")
+            raise DigitnetError(
+                f"{name}: IDX header claims {size:,} bytes of data, more than any digit set holds; the file is damaged"
+            )
         _check_expansion(size, compressed_size, name)
         available = _bytes_left(stream)
         if available is not None and available < size:
@@ -118,7 +120,9 @@ def parse_idx(raw, *, name: str = "IDX data", compressed_size: int | None = None
         if len(payload) < size:
             raise _truncated(name, size, len(payload))
         if stream.read(1):
-            raise DigitnetError(f"{name}: has data past what its IDX header declares; the file is damaged or not MNIST-format")
+            raise DigitnetError(
+                f"{name}: has data past what its IDX header declares; the file is damaged or not MNIST-format"
+            )
     except EOFError as exc:
         raise DigitnetError(f"{name}: is truncated (the compressed data ends early); download it again") from exc
     except (OSError, zlib.error) as exc:
@@ -135,7 +139,9 @@ def _read_idx_header(stream, name: str) -> tuple[int, ...]:
     if magic[0] != 0 or magic[1] != 0:
         raise DigitnetError(f"{name}: not an IDX file (bad magic number {magic.hex()}); {_DATA_HINT}")
     if magic[2] != _IDX_UBYTE:
-        raise DigitnetError(f"{name}: IDX element type 0x{magic[2]:02x} is not supported; digitnet reads unsigned-byte (0x08) IDX files")
+        raise DigitnetError(
+            f"{name}: IDX element type 0x{magic[2]:02x} is not supported; digitnet reads unsigned-byte (0x08) IDX files"
+        )
     ndim = magic[3]
     if ndim < 1:
         raise DigitnetError(f"{name}: IDX header declares no dimensions; the file is damaged")
@@ -184,7 +190,9 @@ def _check_expansion(declared: int, compressed: int | None, name: str) -> None:
 
 
 def _truncated(name: str, declared: int, present: int) -> DigitnetError:
-    return DigitnetError(f"{name}: truncated: the header declares {declared:,} bytes of data but the file holds {present:,}; download it again")
+    return DigitnetError(
+        f"{name}: truncated: the header declares {declared:,} bytes of data but the file holds {present:,}; download it again"
+    )
 
 
 def _product(dims) -> int:
@@ -243,7 +251,9 @@ def _validated_split(images, labels, where: str) -> Split:
     import numpy as np
 
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise DigitnetError(f"{where}: images have shape {images.shape}, expected (N, 28, 28); digitnet needs 28×28 digit images")
+        raise DigitnetError(
+            f"{where}: images have shape {images.shape}, expected (N, 28, 28); digitnet needs 28×28 digit images"
+        )
     if labels.ndim != 1:
         raise DigitnetError(f"{where}: labels have shape {labels.shape}, expected (N,): one label per image")
     if len(images) != len(labels):
@@ -251,7 +261,9 @@ def _validated_split(images, labels, where: str) -> Split:
     if len(labels) == 0:
         raise DigitnetError(f"{where}: holds no examples")
     if labels.max() >= NUM_CLASSES:
-        raise DigitnetError(f"{where}: label {int(labels.max())} is outside 0–9; digitnet needs ten classes labelled 0 to 9")
+        raise DigitnetError(
+            f"{where}: label {int(labels.max())} is outside 0–9; digitnet needs ten classes labelled 0 to 9"
+        )
     return Split(images=np.asarray(images, dtype=np.uint8), labels=np.asarray(labels, dtype=np.uint8))
 
 
@@ -282,14 +294,18 @@ def _bundled_reader():
     try:
         sums = _read_checksums((root / CHECKSUM_FILE).read_text())
     except (OSError, UnicodeDecodeError) as exc:
-        raise DigitnetError(f"{BUNDLED}: {CHECKSUM_FILE} is missing or unreadable ({_reason(exc)}); reinstall digitnet") from None
+        raise DigitnetError(
+            f"{BUNDLED}: {CHECKSUM_FILE} is missing or unreadable ({_reason(exc)}); reinstall digitnet"
+        ) from None
 
     def read(split, kind, required):
         name = IDX_NAMES[(split, kind)][0] + ".gz"
         try:
             return name, (root / name).read_bytes()
         except OSError as exc:
-            raise DigitnetError(f"{BUNDLED}: {name} is missing from the package ({_reason(exc)}); reinstall digitnet") from None
+            raise DigitnetError(
+                f"{BUNDLED}: {name} is missing from the package ({_reason(exc)}); reinstall digitnet"
+            ) from None
 
     return read, sums
 
@@ -392,17 +408,34 @@ def _load_npz(path: Path, splits) -> tuple[dict[str, Split], str]:
             keys = [NPZ_KEYS[(s, k)] for s in splits for k in KINDS]
             missing = [key for key in keys if key not in members]
             if missing:
-                raise DigitnetError(f"{path}: .npz has no {', '.join(missing)}; it needs x_train, y_train, x_test, y_test")
+                raise DigitnetError(
+                    f"{path}: .npz has no {', '.join(missing)}; it needs x_train, y_train, x_test, y_test"
+                )
             result = {}
             for split in splits:
                 where = f"{path} ({split})"
-                images = _read_npy_member(archive, members[NPZ_KEYS[(split, "images")]], f"{path}:{NPZ_KEYS[(split, 'images')]}")
-                labels = _read_npy_member(archive, members[NPZ_KEYS[(split, "labels")]], f"{path}:{NPZ_KEYS[(split, 'labels')]}")
-                result[split] = _validated_split(_as_uint8(images, where, "images"), _as_uint8(labels, where, "labels"), where)
+                images = _read_npy_member(
+                    archive, members[NPZ_KEYS[(split, "images")]], f"{path}:{NPZ_KEYS[(split, 'images')]}"
+                )
+                labels = _read_npy_member(
+                    archive, members[NPZ_KEYS[(split, "labels")]], f"{path}:{NPZ_KEYS[(split, 'labels')]}"
+                )
+                result[split] = _validated_split(
+                    _as_uint8(images, where, "images"), _as_uint8(labels, where, "labels"), where
+                )
             return result, digest
     except FileNotFoundError:
         raise DigitnetError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        zlib.error,
+        lzma.LZMAError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
         # zipfile raises NotImplementedError for unknown compression, RuntimeError for
         # encrypted members, ValueError for some damaged headers.
         raise DigitnetError(f"{path}: not a valid .npz file ({_reason(exc)}); {_DATA_HINT}") from None
@@ -429,7 +462,9 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str)
         except Exception as exc:  # NumPy's header parser raises several types on damage
             raise DigitnetError(f"{name}: not a valid .npy array ({_reason(exc)})") from None
         if dtype.hasobject:
-            raise DigitnetError(f"{name}: holds Python objects, which could run code when unpickled; digitnet never unpickles — save plain uint8 arrays")
+            raise DigitnetError(
+                f"{name}: holds Python objects, which could run code when unpickled; digitnet never unpickles — save plain uint8 arrays"
+            )
         if dtype.kind not in "iu" or dtype.itemsize > MAX_NPY_ITEMSIZE:
             raise DigitnetError(f"{name}: has dtype {dtype}, expected integers 0–255 (uint8)")
         if any(not isinstance(d, int) or d < 0 for d in shape):
@@ -484,7 +519,9 @@ def load_dataset(data: str | os.PathLike | None = None, *, splits=SPLITS) -> Dat
             loaded, sha = _load_idx_source(read, sums, where, splits)
         elif path.is_file():
             if _looks_like_idx(path):
-                raise DigitnetError(f"{path}: is a single IDX file; give the folder that holds all four: --data {path.parent}")
+                raise DigitnetError(
+                    f"{path}: is a single IDX file; give the folder that holds all four: --data {path.parent}"
+                )
             if path.suffix.lower() != ".npz" and not zipfile.is_zipfile(path):
                 raise DigitnetError(f"{path}: is neither a folder of IDX files nor a .npz file; {_DATA_HINT}")
             loaded, sha = _load_npz(path, splits)

@@ -251,7 +251,9 @@ def _write_folder_atomically(target: Path, write) -> None:
         if old is not None and not target.exists():
             os.replace(old, target)
             old = None
-        raise DigitnetError(f"{target}: could not be written ({exc.strerror or exc}); any previous folder is unchanged") from None
+        raise DigitnetError(
+            f"{target}: could not be written ({exc.strerror or exc}); any previous folder is unchanged"
+        ) from None
     except Exception as exc:
         raise DigitnetError(f"{target}: the export failed ({one_line(str(exc), 160)}); nothing was written") from exc
     finally:

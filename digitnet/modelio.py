@@ -123,7 +123,9 @@ def save_twin(model, path) -> Path:
     meta_file = metadata_path(path)
     metadata = read_metadata(path)
     if meta_file.exists() and not metadata:
-        raise DigitnetError(f"{meta_file}: is not readable JSON metadata, so the twin cannot be recorded in it; move it away first")
+        raise DigitnetError(
+            f"{meta_file}: is not readable JSON metadata, so the twin cannot be recorded in it; move it away first"
+        )
     check_writable(twin_path(path))
     check_writable(meta_file)
     try:
@@ -238,7 +240,9 @@ def inspect_model_file(path) -> str | None:
             if total > MAX_MODEL_BYTES:
                 raise DigitnetError(f"{path}: unpacks to {total:,} bytes, far more than a digit classifier; refused")
             if infos["config.json"].file_size > MAX_CONFIG_BYTES:
-                raise DigitnetError(f"{path}: its config.json is {infos['config.json'].file_size:,} bytes, too large to be real; refused")
+                raise DigitnetError(
+                    f"{path}: its config.json is {infos['config.json'].file_size:,} bytes, too large to be real; refused"
+                )
             bad = archive.testzip()
             if bad is not None:
                 raise DigitnetError(f"{path}: is damaged (member {bad} fails its CRC check); {_HINT}")
@@ -250,7 +254,9 @@ def inspect_model_file(path) -> str | None:
         raise DigitnetError(f"{path}: is damaged or truncated ({one_line(_reason(exc), 120)}); {_HINT}") from None
     config = _parse_json(config_bytes)
     if not isinstance(config, dict) or "class_name" not in config:
-        raise DigitnetError(f"{path}: its config.json is not a Keras model config (damaged, or not written by Keras 3); {_HINT}")
+        raise DigitnetError(
+            f"{path}: its config.json is not a Keras model config (damaged, or not written by Keras 3); {_HINT}"
+        )
     code = find_code(config)
     if code is not None:
         raise DigitnetError(
@@ -345,7 +351,9 @@ def _explain_load_error(path: Path, exc: Exception, keras_version: str, saved_by
             f"{path}: refused: it contains a Lambda layer or other code that would run on load, "
             "and digitnet loads models only in Keras' safe mode"
         )
-    if any(s in lowered for s in ("could not locate", "could not deserialize", "unknown layer", "kerassaveable", "custom")):
+    if any(
+        s in lowered for s in ("could not locate", "could not deserialize", "unknown layer", "kerassaveable", "custom")
+    ):
         return (
             f"{path}: uses a layer or function this Keras ({keras_version}) does not know{saved}; "
             f"re-save it with this Keras version or retrain it: {one_line(first, 160)}"
@@ -361,16 +369,22 @@ def check_model_shape(model, path) -> None:
     except Exception:  # e.g. a Sequential model saved before it was ever built
         inputs, outputs = [], []
     if len(inputs) != 1 or len(outputs) != 1:
-        raise DigitnetError(f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; digitnet needs a model with one of each")
+        raise DigitnetError(
+            f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; digitnet needs a model with one of each"
+        )
     in_shape = tuple(inputs[0].shape[1:])
     size = 1
     for d in in_shape:
         size = size * d if d is not None else -1
     if size != IMAGE_SHAPE[0] * IMAGE_SHAPE[1]:
-        raise DigitnetError(f"{path}: takes inputs of shape {in_shape}, not 28×28 images; it is not a digit classifier for digitnet")
+        raise DigitnetError(
+            f"{path}: takes inputs of shape {in_shape}, not 28×28 images; it is not a digit classifier for digitnet"
+        )
     out_shape = tuple(outputs[0].shape[1:])
     if out_shape != (NUM_CLASSES,):
-        raise DigitnetError(f"{path}: outputs shape {out_shape}, not ten digit classes; it is not a digit classifier for digitnet")
+        raise DigitnetError(
+            f"{path}: outputs shape {out_shape}, not ten digit classes; it is not a digit classifier for digitnet"
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -20,7 +20,21 @@ MAX_PIXELS = 40_000_000
 # Formats worth trying; Pillow's others (EPS runs Ghostscript, for one) are not needed
 # for pictures of digits and are not opened at all.
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".bmp",
+    ".dib",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+)
 
 
 # --------------------------------------------------------------------------- loading
@@ -67,7 +81,9 @@ def load_image(source, *, name: str | None = None):
     except Image.UnidentifiedImageError:
         raise DigitnetError(f"{name}: is not an image (expected PNG, JPEG, BMP, GIF, TIFF or WebP)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DigitnetError(f"{name}: declares a gigantic canvas (over {MAX_PIXELS // 1_000_000} megapixels); refused") from None
+        raise DigitnetError(
+            f"{name}: declares a gigantic canvas (over {MAX_PIXELS // 1_000_000} megapixels); refused"
+        ) from None
     except MemoryError:
         raise DigitnetError(f"{name}: too large to decode in the memory available") from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error... on damage

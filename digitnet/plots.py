@@ -79,9 +79,20 @@ def number_figure(picture, digits, *, fig=None):
     ax_picture.set_yticks([])
     ax_picture.set_title("read " + "".join(str(digit) for _, digit, _ in digits), fontsize=13)
     for n, ((left, top, right, bottom), digit, probabilities) in enumerate(digits):
-        ax_picture.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor="tab:orange", linewidth=1.5))
-        ax_picture.text(left, top, f"{digit}", color="white", fontsize=11, fontweight="bold", va="bottom", ha="left",
-                        bbox={"facecolor": "tab:orange", "edgecolor": "none", "pad": 1.5})
+        ax_picture.add_patch(
+            Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor="tab:orange", linewidth=1.5)
+        )
+        ax_picture.text(
+            left,
+            top,
+            f"{digit}",
+            color="white",
+            fontsize=11,
+            fontweight="bold",
+            va="bottom",
+            ha="left",
+            bbox={"facecolor": "tab:orange", "edgecolor": "none", "pad": 1.5},
+        )
         ax_bar = fig.add_subplot(grid[1, n])
         colours = ["tab:blue"] * len(probabilities)
         colours[digit] = "tab:orange"
@@ -146,7 +157,9 @@ def confusion_figure(confusion, *, title: str | None = None, fig=None):
     shown = np.ma.masked_equal(confusion, 0)
     # Blues without its near-white end, so a single mistake is tinted and only empty cells are white.
     blues = ListedColormap(matplotlib.colormaps["Blues"](np.linspace(0.18, 1.0, 256))).with_extremes(bad="white")
-    image = ax.imshow(shown, cmap=blues, norm=LogNorm(vmin=1, vmax=max(int(confusion.max()), 2)), interpolation="nearest")
+    image = ax.imshow(
+        shown, cmap=blues, norm=LogNorm(vmin=1, vmax=max(int(confusion.max()), 2)), interpolation="nearest"
+    )
     colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     colourbar.set_label("images (log scale)")
     dark_from = np.sqrt(max(int(confusion.max()), 1))  # the middle of the log scale
@@ -178,7 +191,9 @@ def mistakes_figsize(count: int):
     return (max(columns * MISTAKES_TILE_SIZE[0], 4.0), rows * MISTAKES_TILE_SIZE[1] + 0.6)
 
 
-def mistakes_figure(images, predicted, true, confidences, *, total_mistakes: int | None = None, title: str | None = None, fig=None):
+def mistakes_figure(
+    images, predicted, true, confidences, *, total_mistakes: int | None = None, title: str | None = None, fig=None
+):
     """A gallery of misread digits, five a row, each titled "pred P (xx%) · true T".
 
     Pass them most confident first; with no mistakes the figure says so.
@@ -186,7 +201,9 @@ def mistakes_figure(images, predicted, true, confidences, *, total_mistakes: int
     count = len(images)
     fig = fig or new_figure(mistakes_figsize(count))
     if count == 0:
-        fig.text(0.5, 0.5, title or "no mistakes: every image was predicted correctly", ha="center", va="center", fontsize=13)
+        fig.text(
+            0.5, 0.5, title or "no mistakes: every image was predicted correctly", ha="center", va="center", fontsize=13
+        )
         return fig
     columns = min(count, MISTAKES_COLUMNS)
     rows = -(-count // MISTAKES_COLUMNS)
@@ -198,7 +215,9 @@ def mistakes_figure(images, predicted, true, confidences, *, total_mistakes: int
             ax.set_axis_off()
             continue
         ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(f"pred {int(predicted[k])} ({_confidence_text(confidences[k])}) · true {int(true[k])}", fontsize=9.5)
+        ax.set_title(
+            f"pred {int(predicted[k])} ({_confidence_text(confidences[k])}) · true {int(true[k])}", fontsize=9.5
+        )
     fig.suptitle(title or _gallery_heading(count, total_mistakes), fontsize=12)
     fig.tight_layout()
     return fig

@@ -172,11 +172,17 @@ def find_images(inputs) -> tuple[list[Path], list[Failure]]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()),
+                (
+                    p
+                    for p in path.iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+                ),
                 key=lambda p: p.name,
             )
             if not found:
-                failures.append(Failure(str(path), f"{path}: folder holds no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...)"))
+                failures.append(
+                    Failure(str(path), f"{path}: folder holds no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
+                )
             images.extend(found)
         elif path.exists() or path.is_symlink():
             images.append(path)
@@ -185,7 +191,9 @@ def find_images(inputs) -> tuple[list[Path], list[Failure]]:
     return images, failures
 
 
-def read_pictures(model, paths, *, single: bool = False, on_failure=None) -> tuple[list[ImagePrediction], list[Failure]]:
+def read_pictures(
+    model, paths, *, single: bool = False, on_failure=None
+) -> tuple[list[ImagePrediction], list[Failure]]:
     """Each path read as a number (or one digit with ``single``); the ones that fail are collected, not raised.
 
     ``on_failure(failure)`` is called as each failure happens (to report it at once).
@@ -202,7 +210,10 @@ def read_pictures(model, paths, *, single: bool = False, on_failure=None) -> tup
             failure = Failure(str(path), f"{path}: too large to process in the memory available")
         except Exception as exc:  # a bug on one picture must not cost the others their predictions
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            failure = Failure(str(path), f"{path}: could not be prepared (unexpected {type(exc).__name__}{': ' + reason if reason else ''})")
+            failure = Failure(
+                str(path),
+                f"{path}: could not be prepared (unexpected {type(exc).__name__}{': ' + reason if reason else ''})",
+            )
         else:
             continue
         failures.append(failure)
@@ -223,7 +234,11 @@ def preprocessed_paths(results, folder: Path, inputs=()) -> list[list[Path]]:
         stem, n = Path(result.path).stem or "image", 1
         while True:
             name = stem if n == 1 else f"{stem}-{n}"
-            names = [folder / f"{name}.png"] if len(result.digits) == 1 else [folder / f"{name}-{i}.png" for i in range(1, len(result.digits) + 1)]
+            names = (
+                [folder / f"{name}.png"]
+                if len(result.digits) == 1
+                else [folder / f"{name}-{i}.png" for i in range(1, len(result.digits) + 1)]
+            )
             if not any(candidate.resolve() in taken for candidate in names):
                 break
             n += 1
@@ -252,7 +267,9 @@ def prepare_output_folder(folder: Path) -> Path:
         raise DigitnetError(f"{folder}: is a file, not a folder; give a folder for --save-preprocessed")
     if not folder.exists():
         if not folder.parent.is_dir():
-            raise DigitnetError(f"{folder.parent}: folder does not exist; create it first or choose another --save-preprocessed")
+            raise DigitnetError(
+                f"{folder.parent}: folder does not exist; create it first or choose another --save-preprocessed"
+            )
         try:
             folder.mkdir()
         except OSError as exc:
@@ -261,5 +278,7 @@ def prepare_output_folder(folder: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".digitnet-", suffix=".probe"):
             pass
     except OSError as exc:
-        raise DigitnetError(f"{folder}: cannot write here ({exc.strerror or exc}); choose another --save-preprocessed") from None
+        raise DigitnetError(
+            f"{folder}: cannot write here ({exc.strerror or exc}); choose another --save-preprocessed"
+        ) from None
     return folder

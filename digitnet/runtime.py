@@ -168,13 +168,17 @@ def _open_twin(path: Path) -> LiteRTRunner:
     if not twin.is_file():
         raise TwinUnusable(f"it has no LiteRT twin ({twin.name} is missing)")
     if not isinstance(record, dict):
-        raise TwinUnusable(f"{metadata_path(path).name} records no LiteRT twin, so {twin.name} may belong to another model")
+        raise TwinUnusable(
+            f"{metadata_path(path).name} records no LiteRT twin, so {twin.name} may belong to another model"
+        )
     if record.get("keras_sha256") != file_sha256(path):
         raise TwinUnusable(f"{twin.name} was made from a different {path.name} (the model changed since)")
     if record.get("sha256") != file_sha256(twin):
         raise TwinUnusable(f"{twin.name} is not the file recorded as its twin (changed, truncated or replaced)")
     if not litert_available():
-        raise TwinUnusable("the ai-edge-litert package that runs its LiteRT twin is not installed; `pip install ai-edge-litert` (where it has wheels) makes it fast")
+        raise TwinUnusable(
+            "the ai-edge-litert package that runs its LiteRT twin is not installed; `pip install ai-edge-litert` (where it has wheels) makes it fast"
+        )
     try:
         return open_litert(twin)
     except DigitnetError as exc:
@@ -198,13 +202,17 @@ def open_litert(path) -> LiteRTRunner:
     """A runner for a LiteRT file; DigitnetError if it is missing, not LiteRT, or not a digit classifier."""
     path = Path(path)
     if not path.is_file():
-        raise DigitnetError(f"{path}: no such LiteRT model file; write one with `digitnet export MODEL.keras`, or pass --model PATH")
+        raise DigitnetError(
+            f"{path}: no such LiteRT model file; write one with `digitnet export MODEL.keras`, or pass --model PATH"
+        )
     try:
         content = path.read_bytes()
     except OSError as exc:
         raise DigitnetError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from None
     if content[4:8] != _TFLITE_MAGIC:
-        raise DigitnetError(f"{path}: is not a LiteRT (.tflite) model file; write one with `digitnet export MODEL.keras`")
+        raise DigitnetError(
+            f"{path}: is not a LiteRT (.tflite) model file; write one with `digitnet export MODEL.keras`"
+        )
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -221,7 +229,9 @@ def open_litert(path) -> LiteRTRunner:
     except Exception as exc:  # ValueError / RuntimeError from the flatbuffer reader
         from .errors import one_line
 
-        raise DigitnetError(f"{path}: is damaged or truncated, LiteRT cannot read it ({one_line(str(exc), 120)})") from None
+        raise DigitnetError(
+            f"{path}: is damaged or truncated, LiteRT cannot read it ({one_line(str(exc), 120)})"
+        ) from None
     _check_litert_shape(interpreter, path)
     return LiteRTRunner(interpreter, path)
 
@@ -229,13 +239,19 @@ def open_litert(path) -> LiteRTRunner:
 def _check_litert_shape(interpreter, path: Path) -> None:
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
-        raise DigitnetError(f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; digitnet needs a model with one of each")
+        raise DigitnetError(
+            f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; digitnet needs a model with one of each"
+        )
     in_shape = tuple(int(d) for d in inputs[0]["shape_signature"][1:])
     size = 1
     for d in in_shape:
         size *= d
     if size != _INPUT_SIZE:
-        raise DigitnetError(f"{path}: takes inputs of shape {in_shape}, not 28×28 images; it is not a digit classifier for digitnet")
+        raise DigitnetError(
+            f"{path}: takes inputs of shape {in_shape}, not 28×28 images; it is not a digit classifier for digitnet"
+        )
     out_shape = tuple(int(d) for d in outputs[0]["shape_signature"][1:])
     if out_shape != (_CLASSES,):
-        raise DigitnetError(f"{path}: outputs shape {out_shape}, not ten digit classes; it is not a digit classifier for digitnet")
+        raise DigitnetError(
+            f"{path}: outputs shape {out_shape}, not ten digit classes; it is not a digit classifier for digitnet"
+        )

@@ -179,7 +179,13 @@ def train_model(
         )
 
     start = time.perf_counter()
-    loop = dict(batch_size=batch_size, epochs=epochs, validation_data=validation_data, verbose=verbose, callbacks=list(callbacks))
+    loop = dict(
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=validation_data,
+        verbose=verbose,
+        callbacks=list(callbacks),
+    )
     if model.distribute_strategy.num_replicas_in_sync > 1:
         # Keras' fit splits each batch over the replicas and sums their gradients.
         if augment is not None:
@@ -218,7 +224,9 @@ def train_model(
     )
 
 
-def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None, verbose=1, callbacks=(), augment=None) -> dict:
+def fit_in_graph(
+    model, x, y, *, batch_size, epochs, seed, validation_data=None, verbose=1, callbacks=(), augment=None
+) -> dict:
     """Train a compiled ``model`` as ``model.fit`` would, on one device; return the history.
 
     Why not ``fit`` itself: for a network as small as the mlp, fit's per-step machinery
@@ -277,7 +285,9 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
         for start in tf.range(0, tf.shape(labels)[0], batch_size):
             batch_images, batch_labels = images[start : start + batch_size], labels[start : start + batch_size]
             scores = model(batch_images, training=False)
-            totals += batch_totals(batch_labels, scores, model.compute_loss(batch_images, batch_labels, scores, training=False))
+            totals += batch_totals(
+                batch_labels, scores, model.compute_loss(batch_images, batch_labels, scores, training=False)
+            )
         return totals
 
     def logs_from(totals, prefix=""):
@@ -285,7 +295,13 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
         return {f"{prefix}accuracy": hits / count, f"{prefix}loss": loss_sum / count}
 
     callback_list = keras.callbacks.CallbackList(
-        list(callbacks), add_history=True, add_progbar=verbose != 0, verbose=verbose, epochs=epochs, steps=steps, model=model
+        list(callbacks),
+        add_history=True,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+        model=model,
     )
     model.stop_training = False
     callback_list.on_train_begin()
@@ -298,7 +314,9 @@ def fit_in_graph(model, x, y, *, batch_size, epochs, seed, validation_data=None,
         for first_step in range(0, steps, chunk):
             last_step = min(first_step + chunk, steps)
             callback_list.on_train_batch_begin(first_step)
-            totals += train_steps(x, y, order, tf.constant(first_step), tf.constant(last_step), tf.constant(epoch)).numpy()
+            totals += train_steps(
+                x, y, order, tf.constant(first_step), tf.constant(last_step), tf.constant(epoch)
+            ).numpy()
             logs = logs_from(totals)
             callback_list.on_train_batch_end(last_step - 1, logs)
             if model.stop_training:

@@ -234,7 +234,9 @@ class DrawRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def _require(self, method: str, allowed: tuple) -> None:
         if method not in allowed:
-            raise HTTPError(405, f"{method} is not allowed here; use {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
+            raise HTTPError(
+                405, f"{method} is not allowed here; use {' or '.join(allowed)}", {"Allow": ", ".join(allowed)}
+            )
 
     def _read_body(self) -> bytes:
         """The request body, refused by its declared size before anything is read."""
@@ -430,14 +432,22 @@ def bind_server(host: str, port: int, predictor=None, **kwargs) -> DrawServer:
     try:
         return DrawServer((host, port), predictor, **kwargs)
     except socket.gaierror:
-        raise DigitnetError(f"cannot listen on host {host!r}: unknown host name or address; try --host 127.0.0.1") from None
+        raise DigitnetError(
+            f"cannot listen on host {host!r}: unknown host name or address; try --host 127.0.0.1"
+        ) from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise DigitnetError(f"port {port} on {host} is already in use; stop the other program or choose another --port") from None
+            raise DigitnetError(
+                f"port {port} on {host} is already in use; stop the other program or choose another --port"
+            ) from None
         if exc.errno == errno.EACCES:
-            raise DigitnetError(f"no permission to listen on port {port}; choose a port above 1023 with --port") from None
+            raise DigitnetError(
+                f"no permission to listen on port {port}; choose a port above 1023 with --port"
+            ) from None
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise DigitnetError(f"cannot listen on {host}: this machine has no such address; try --host 127.0.0.1") from None
+            raise DigitnetError(
+                f"cannot listen on {host}: this machine has no such address; try --host 127.0.0.1"
+            ) from None
         raise DigitnetError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
 
 
@@ -464,6 +474,8 @@ def is_loopback(host: str) -> bool:
 
 def serve_in_thread(server: DrawServer) -> threading.Thread:
     """Serve in a background thread (tests); stop with ``server.shutdown()``."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="digitnet-draw")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="digitnet-draw"
+    )
     thread.start()
     return thread

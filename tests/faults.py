@@ -117,7 +117,11 @@ def _patch_python_open(monkeypatch, folder: Path, budget: int | None) -> None:
 
 def leftovers(folder) -> list[str]:
     """Temporary or probe files digitnet may have left in ``folder`` (there must be none)."""
-    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".") and (".tmp" in p.name or p.name.endswith(".probe")))
+    return sorted(
+        p.name
+        for p in Path(folder).iterdir()
+        if p.name.startswith(".") and (".tmp" in p.name or p.name.endswith(".probe"))
+    )
 
 
 @pytest.fixture
@@ -130,7 +134,9 @@ def tiny_disk(tmp_path):
         pytest.skip("mounting a tiny tmpfs needs root; the simulated tests cover this case")
     folder = tmp_path / "tiny-disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the simulated tests cover this case")
     try:

@@ -73,7 +73,11 @@ def photo_of(ink, rng, width: int, height: int) -> Image.Image:
     ink = _cropped(ink)
     if ink.shape[0] > height or ink.shape[1] > width:
         scale = min(height / ink.shape[0], width / ink.shape[1]) * 0.95
-        ink = np.asarray(Image.fromarray(ink, mode="F").resize((max(1, int(ink.shape[1] * scale)), max(1, int(ink.shape[0] * scale))), Image.BILINEAR))
+        ink = np.asarray(
+            Image.fromarray(ink, mode="F").resize(
+                (max(1, int(ink.shape[1] * scale)), max(1, int(ink.shape[0] * scale))), Image.BILINEAR
+            )
+        )
     sheet = np.zeros((height, width), dtype=np.float32)
     top = int(rng.integers(0, height - ink.shape[0] + 1))
     left = int(rng.integers(0, width - ink.shape[1] + 1))
@@ -102,8 +106,29 @@ def photo_of(ink, rng, width: int, height: int) -> Image.Image:
 # through its points).
 STROKES = {
     0: [
-        [("~", [(0.3, 0.0), (0.05, 0.2), (0.02, 0.55), (0.15, 0.92), (0.35, 1.0), (0.55, 0.8), (0.58, 0.4), (0.5, 0.1), (0.3, 0.0), (0.2, 0.05)])],
-        [("~", [(0.4, 0.05), (0.15, 0.1), (0.05, 0.5), (0.2, 0.95), (0.45, 0.9), (0.58, 0.5), (0.5, 0.1), (0.3, 0.02)])],
+        [
+            (
+                "~",
+                [
+                    (0.3, 0.0),
+                    (0.05, 0.2),
+                    (0.02, 0.55),
+                    (0.15, 0.92),
+                    (0.35, 1.0),
+                    (0.55, 0.8),
+                    (0.58, 0.4),
+                    (0.5, 0.1),
+                    (0.3, 0.0),
+                    (0.2, 0.05),
+                ],
+            )
+        ],
+        [
+            (
+                "~",
+                [(0.4, 0.05), (0.15, 0.1), (0.05, 0.5), (0.2, 0.95), (0.45, 0.9), (0.58, 0.5), (0.5, 0.1), (0.3, 0.02)],
+            )
+        ],
     ],
     1: [
         [("-", [(0.35, 0.0), (0.3, 1.0)])],
@@ -111,24 +136,96 @@ STROKES = {
         [("-", [(0.12, 0.2), (0.35, 0.0), (0.33, 1.0)]), ("-", [(0.1, 1.0), (0.55, 1.0)])],
     ],
     2: [
-        [("~", [(0.05, 0.25), (0.15, 0.05), (0.35, 0.0), (0.55, 0.15), (0.5, 0.4), (0.25, 0.7), (0.03, 1.0)]), ("-", [(0.03, 1.0), (0.6, 0.98)])],
-        [("~", [(0.05, 0.2), (0.3, 0.0), (0.55, 0.2), (0.45, 0.5), (0.12, 0.92), (0.08, 0.8), (0.22, 0.8), (0.38, 0.96), (0.6, 0.98)])],
+        [
+            ("~", [(0.05, 0.25), (0.15, 0.05), (0.35, 0.0), (0.55, 0.15), (0.5, 0.4), (0.25, 0.7), (0.03, 1.0)]),
+            ("-", [(0.03, 1.0), (0.6, 0.98)]),
+        ],
+        [
+            (
+                "~",
+                [
+                    (0.05, 0.2),
+                    (0.3, 0.0),
+                    (0.55, 0.2),
+                    (0.45, 0.5),
+                    (0.12, 0.92),
+                    (0.08, 0.8),
+                    (0.22, 0.8),
+                    (0.38, 0.96),
+                    (0.6, 0.98),
+                ],
+            )
+        ],
     ],
     3: [
-        [("~", [(0.05, 0.12), (0.3, 0.0), (0.55, 0.15), (0.5, 0.35), (0.25, 0.47)]), ("~", [(0.25, 0.47), (0.52, 0.6), (0.58, 0.8), (0.4, 0.98), (0.12, 0.96), (0.02, 0.85)])],
-        [("-", [(0.05, 0.02), (0.55, 0.0), (0.25, 0.4)]), ("~", [(0.25, 0.4), (0.5, 0.52), (0.58, 0.78), (0.38, 0.98), (0.1, 0.95), (0.02, 0.82)])],
+        [
+            ("~", [(0.05, 0.12), (0.3, 0.0), (0.55, 0.15), (0.5, 0.35), (0.25, 0.47)]),
+            ("~", [(0.25, 0.47), (0.52, 0.6), (0.58, 0.8), (0.4, 0.98), (0.12, 0.96), (0.02, 0.85)]),
+        ],
+        [
+            ("-", [(0.05, 0.02), (0.55, 0.0), (0.25, 0.4)]),
+            ("~", [(0.25, 0.4), (0.5, 0.52), (0.58, 0.78), (0.38, 0.98), (0.1, 0.95), (0.02, 0.82)]),
+        ],
     ],
     4: [
         [("-", [(0.4, 0.0), (0.02, 0.65), (0.6, 0.65)]), ("-", [(0.45, 0.3), (0.45, 1.0)])],
         [("-", [(0.12, 0.0), (0.05, 0.6), (0.6, 0.58)]), ("-", [(0.48, 0.15), (0.46, 1.0)])],
     ],
     5: [
-        [("-", [(0.55, 0.0), (0.12, 0.0), (0.08, 0.45)]), ("~", [(0.08, 0.45), (0.3, 0.38), (0.52, 0.5), (0.56, 0.75), (0.38, 0.97), (0.15, 0.97), (0.02, 0.85)])],
-        [("~", [(0.12, 0.02), (0.08, 0.45), (0.3, 0.38), (0.52, 0.5), (0.56, 0.75), (0.38, 0.97), (0.15, 0.97), (0.02, 0.85)]), ("-", [(0.12, 0.02), (0.58, 0.0)])],
+        [
+            ("-", [(0.55, 0.0), (0.12, 0.0), (0.08, 0.45)]),
+            ("~", [(0.08, 0.45), (0.3, 0.38), (0.52, 0.5), (0.56, 0.75), (0.38, 0.97), (0.15, 0.97), (0.02, 0.85)]),
+        ],
+        [
+            (
+                "~",
+                [
+                    (0.12, 0.02),
+                    (0.08, 0.45),
+                    (0.3, 0.38),
+                    (0.52, 0.5),
+                    (0.56, 0.75),
+                    (0.38, 0.97),
+                    (0.15, 0.97),
+                    (0.02, 0.85),
+                ],
+            ),
+            ("-", [(0.12, 0.02), (0.58, 0.0)]),
+        ],
     ],
     6: [
-        [("~", [(0.5, 0.02), (0.25, 0.2), (0.08, 0.55), (0.1, 0.85), (0.3, 1.0), (0.5, 0.88), (0.52, 0.65), (0.3, 0.52), (0.1, 0.65)])],
-        [("~", [(0.45, 0.0), (0.2, 0.3), (0.1, 0.6), (0.15, 0.9), (0.35, 0.98), (0.55, 0.8), (0.45, 0.55), (0.2, 0.6), (0.12, 0.75)])],
+        [
+            (
+                "~",
+                [
+                    (0.5, 0.02),
+                    (0.25, 0.2),
+                    (0.08, 0.55),
+                    (0.1, 0.85),
+                    (0.3, 1.0),
+                    (0.5, 0.88),
+                    (0.52, 0.65),
+                    (0.3, 0.52),
+                    (0.1, 0.65),
+                ],
+            )
+        ],
+        [
+            (
+                "~",
+                [
+                    (0.45, 0.0),
+                    (0.2, 0.3),
+                    (0.1, 0.6),
+                    (0.15, 0.9),
+                    (0.35, 0.98),
+                    (0.55, 0.8),
+                    (0.45, 0.55),
+                    (0.2, 0.6),
+                    (0.12, 0.75),
+                ],
+            )
+        ],
     ],
     7: [
         [("-", [(0.0, 0.02), (0.6, 0.0), (0.22, 1.0)])],
@@ -136,12 +233,54 @@ STROKES = {
         [("~", [(0.02, 0.1), (0.1, 0.0), (0.58, 0.02), (0.4, 0.45), (0.3, 1.0)])],
     ],
     8: [
-        [("~", [(0.3, 0.48), (0.1, 0.3), (0.12, 0.08), (0.3, 0.0), (0.5, 0.08), (0.5, 0.3), (0.3, 0.48), (0.05, 0.7), (0.12, 0.95), (0.32, 1.0), (0.55, 0.9), (0.55, 0.68), (0.3, 0.48)])],
-        [("~", [(0.5, 0.1), (0.3, 0.0), (0.1, 0.12), (0.2, 0.35), (0.5, 0.6), (0.52, 0.9), (0.3, 1.0), (0.08, 0.88), (0.12, 0.62), (0.42, 0.35), (0.5, 0.12)])],
+        [
+            (
+                "~",
+                [
+                    (0.3, 0.48),
+                    (0.1, 0.3),
+                    (0.12, 0.08),
+                    (0.3, 0.0),
+                    (0.5, 0.08),
+                    (0.5, 0.3),
+                    (0.3, 0.48),
+                    (0.05, 0.7),
+                    (0.12, 0.95),
+                    (0.32, 1.0),
+                    (0.55, 0.9),
+                    (0.55, 0.68),
+                    (0.3, 0.48),
+                ],
+            )
+        ],
+        [
+            (
+                "~",
+                [
+                    (0.5, 0.1),
+                    (0.3, 0.0),
+                    (0.1, 0.12),
+                    (0.2, 0.35),
+                    (0.5, 0.6),
+                    (0.52, 0.9),
+                    (0.3, 1.0),
+                    (0.08, 0.88),
+                    (0.12, 0.62),
+                    (0.42, 0.35),
+                    (0.5, 0.12),
+                ],
+            )
+        ],
     ],
     9: [
-        [("~", [(0.55, 0.25), (0.4, 0.02), (0.15, 0.05), (0.05, 0.3), (0.25, 0.5), (0.5, 0.4), (0.55, 0.25)]), ("~", [(0.55, 0.25), (0.52, 0.6), (0.45, 1.0)])],
-        [("~", [(0.55, 0.2), (0.35, 0.0), (0.1, 0.1), (0.1, 0.38), (0.35, 0.45), (0.55, 0.3)]), ("-", [(0.55, 0.05), (0.55, 1.0)])],
+        [
+            ("~", [(0.55, 0.25), (0.4, 0.02), (0.15, 0.05), (0.05, 0.3), (0.25, 0.5), (0.5, 0.4), (0.55, 0.25)]),
+            ("~", [(0.55, 0.25), (0.52, 0.6), (0.45, 1.0)]),
+        ],
+        [
+            ("~", [(0.55, 0.2), (0.35, 0.0), (0.1, 0.1), (0.1, 0.38), (0.35, 0.45), (0.55, 0.3)]),
+            ("-", [(0.55, 0.05), (0.55, 1.0)]),
+        ],
     ],
 }
 
@@ -196,7 +335,17 @@ def _smooth(points, steps: int = 12):
     for i in range(1, len(padded) - 2):
         p0, p1, p2, p3 = (np.array(p) for p in padded[i - 1 : i + 3])
         for t in np.linspace(0, 1, steps, endpoint=False):
-            curve.append(tuple(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3)))
+            curve.append(
+                tuple(
+                    0.5
+                    * (
+                        (2 * p1)
+                        + (-p0 + p2) * t
+                        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                        + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3
+                    )
+                )
+            )
     curve.append(tuple(points[-1]))
     return curve
 
@@ -222,7 +371,7 @@ def _lighting(rng, height, width):
     """Multiplicative light over the sheet: a gradient one way, darker corners."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * x / width + np.sin(angle) * y / height)
+    ramp = np.cos(angle) * x / width + np.sin(angle) * y / height
     ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
     radial = ((x / width - 0.5) ** 2 + (y / height - 0.5) ** 2) * 2
     return 1.0 - rng.uniform(0, 0.35) * ramp - rng.uniform(0, 0.25) * radial
@@ -270,7 +419,9 @@ def encode(picture: Image.Image, fmt: str, rng) -> tuple[bytes, str]:
     return out.getvalue(), suffix
 
 
-def make_set(folder: Path, *, count: int, start: int, seed: int, drawn: bool = False, styled: bool = False) -> list[Path]:
+def make_set(
+    folder: Path, *, count: int, start: int, seed: int, drawn: bool = False, styled: bool = False
+) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, data in make_pictures(count=count, start=start, seed=seed, drawn=drawn, styled=styled):
@@ -308,7 +459,12 @@ def score(json_path: Path) -> dict:
     results = json.loads(Path(json_path).read_text())
     right = [r for r in results if r["digit"] == label_of(r["path"])]
     wrong = [r for r in results if r["digit"] != label_of(r["path"])]
-    return {"predicted": len(results), "correct": len(right), "accuracy": len(right) / max(1, len(results)), "wrong": [r["path"] for r in wrong]}
+    return {
+        "predicted": len(results),
+        "correct": len(right),
+        "accuracy": len(right) / max(1, len(results)),
+        "wrong": [r["path"] for r in wrong],
+    }
 
 
 def main(argv=None):
@@ -320,12 +476,16 @@ def main(argv=None):
     make.add_argument("--start", type=int, default=9000, help="first MNIST test index")
     make.add_argument("--seed", type=int, default=2)
     make.add_argument("--drawn", action="store_true", help="draw the digits with pen strokes instead of taking MNIST's")
-    make.add_argument("--styles", action="store_true", help="draw only 1s with a flag and 7s with a crossbar (alternately)")
+    make.add_argument(
+        "--styles", action="store_true", help="draw only 1s with a flag and 7s with a crossbar (alternately)"
+    )
     scorer = commands.add_parser("score", help="accuracy of a `digitnet predict --json` output on such a set")
     scorer.add_argument("json_path", type=Path)
     args = parser.parse_args(argv)
     if args.command == "make":
-        paths = make_set(args.folder, count=args.count, start=args.start, seed=args.seed, drawn=args.drawn, styled=args.styles)
+        paths = make_set(
+            args.folder, count=args.count, start=args.start, seed=args.seed, drawn=args.drawn, styled=args.styles
+        )
         print(f"wrote {len(paths)} pictures to {args.folder}")
     else:
         result = score(args.json_path)

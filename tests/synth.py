@@ -24,7 +24,15 @@ def render_digit(digit: int, rng: np.random.Generator, *, canvas: int = 28) -> n
     big = Image.new("L", (canvas * 2, canvas * 2), 0)
     draw = ImageDraw.Draw(big)
     centre = (canvas + rng.normal(0, 0.8 * scale), canvas + rng.normal(0, 0.8 * scale))
-    draw.text(centre, str(digit), fill=255, font=font, anchor="mm", stroke_width=int(rng.integers(0, 2) * scale), stroke_fill=255)
+    draw.text(
+        centre,
+        str(digit),
+        fill=255,
+        font=font,
+        anchor="mm",
+        stroke_width=int(rng.integers(0, 2) * scale),
+        stroke_fill=255,
+    )
     big = big.rotate(float(rng.normal(0, 8)), resample=Image.BILINEAR, center=centre)
     shear = float(rng.normal(0, 0.12))
     big = big.transform(big.size, Image.AFFINE, (1, shear, -shear * canvas, 0, 1, 0), resample=Image.BILINEAR)

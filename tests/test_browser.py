@@ -27,17 +27,63 @@ INSTALL_HINT = "needs Chromium and its driver: apt-get install chromium chromium
 
 # Digits as strokes in pad coordinates (0–1, y down): how a person draws them, roughly.
 STROKES = {
-    "0": [[(0.5 + 0.2 * math.sin(t / 20 * 2 * math.pi), 0.5 - 0.32 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]],
+    "0": [
+        [(0.5 + 0.2 * math.sin(t / 20 * 2 * math.pi), 0.5 - 0.32 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]
+    ],
     "1": [[(0.40, 0.28), (0.53, 0.16), (0.53, 0.84)]],
-    "2": [[(0.5 + 0.18 * math.cos(math.radians(a)), 0.34 + 0.17 * math.sin(math.radians(a))) for a in range(200, 391, 15)]
-          + [(0.30, 0.82), (0.72, 0.82)]],
-    "3": [[(0.30, 0.20), (0.52, 0.15), (0.66, 0.24), (0.64, 0.38), (0.46, 0.48), (0.66, 0.58), (0.68, 0.73), (0.52, 0.84), (0.30, 0.80)]],
+    "2": [
+        [(0.5 + 0.18 * math.cos(math.radians(a)), 0.34 + 0.17 * math.sin(math.radians(a))) for a in range(200, 391, 15)]
+        + [(0.30, 0.82), (0.72, 0.82)]
+    ],
+    "3": [
+        [
+            (0.30, 0.20),
+            (0.52, 0.15),
+            (0.66, 0.24),
+            (0.64, 0.38),
+            (0.46, 0.48),
+            (0.66, 0.58),
+            (0.68, 0.73),
+            (0.52, 0.84),
+            (0.30, 0.80),
+        ]
+    ],
     "4": [[(0.58, 0.16), (0.28, 0.60), (0.74, 0.60)], [(0.60, 0.34), (0.60, 0.86)]],
-    "5": [[(0.68, 0.17), (0.36, 0.17), (0.33, 0.46), (0.52, 0.42), (0.67, 0.52), (0.68, 0.70), (0.54, 0.83), (0.30, 0.80)]],
-    "6": [[(0.64, 0.17), (0.44, 0.30), (0.33, 0.52), (0.35, 0.74), (0.50, 0.84), (0.65, 0.74), (0.64, 0.56), (0.50, 0.50), (0.35, 0.58)]],
+    "5": [
+        [(0.68, 0.17), (0.36, 0.17), (0.33, 0.46), (0.52, 0.42), (0.67, 0.52), (0.68, 0.70), (0.54, 0.83), (0.30, 0.80)]
+    ],
+    "6": [
+        [
+            (0.64, 0.17),
+            (0.44, 0.30),
+            (0.33, 0.52),
+            (0.35, 0.74),
+            (0.50, 0.84),
+            (0.65, 0.74),
+            (0.64, 0.56),
+            (0.50, 0.50),
+            (0.35, 0.58),
+        ]
+    ],
     "7": [[(0.28, 0.20), (0.72, 0.20), (0.44, 0.86)]],
-    "8": [[(0.62, 0.24), (0.50, 0.16), (0.37, 0.24), (0.40, 0.38), (0.60, 0.56), (0.64, 0.74), (0.50, 0.84), (0.36, 0.74), (0.40, 0.56), (0.60, 0.38), (0.62, 0.24)]],
-    "9": [[(0.64, 0.30), (0.50, 0.18), (0.36, 0.28), (0.38, 0.44), (0.54, 0.48), (0.64, 0.34), (0.62, 0.60), (0.56, 0.86)]],
+    "8": [
+        [
+            (0.62, 0.24),
+            (0.50, 0.16),
+            (0.37, 0.24),
+            (0.40, 0.38),
+            (0.60, 0.56),
+            (0.64, 0.74),
+            (0.50, 0.84),
+            (0.36, 0.74),
+            (0.40, 0.56),
+            (0.60, 0.38),
+            (0.62, 0.24),
+        ]
+    ],
+    "9": [
+        [(0.64, 0.30), (0.50, 0.18), (0.36, 0.28), (0.38, 0.44), (0.54, 0.48), (0.64, 0.34), (0.62, 0.60), (0.56, 0.86)]
+    ],
 }
 
 
@@ -120,9 +166,15 @@ def draw_strokes(driver, strokes, *, kind: str = "mouse", step_px: float = 8.0) 
     from selenium.webdriver.common.actions.pointer_input import PointerInput
 
     pad = driver.find_element("id", "pad")
-    rect = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", pad)
+    rect = driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", pad
+    )
     left, top, width, height = rect
-    pointer_kind = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH, "pen": interaction.POINTER_PEN}[kind]
+    pointer_kind = {
+        "mouse": interaction.POINTER_MOUSE,
+        "touch": interaction.POINTER_TOUCH,
+        "pen": interaction.POINTER_PEN,
+    }[kind]
     builder = ActionBuilder(driver, mouse=PointerInput(pointer_kind, kind), duration=0)
     pointer = builder.pointer_action
 
@@ -146,7 +198,10 @@ def wait_for_prediction(driver) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, PAGE_TIMEOUT).until(
-        lambda d: d.find_element("id", "pad").get_attribute("data-state") == "done" and d.find_element("id", "digit").text != ""
+        lambda d: (
+            d.find_element("id", "pad").get_attribute("data-state") == "done"
+            and d.find_element("id", "digit").text != ""
+        )
     )
 
 
@@ -204,7 +259,9 @@ def test_drawn_digit_gets_the_apis_prediction(page, server, digit, kind, tmp_pat
     assert float(on_page["confidence"].rstrip("%")) == pytest.approx(100 * expected["confidence"], abs=0.06)
     # Ten bars, one per digit, as long as the probabilities; the predicted one highlighted.
     assert [bar["digit"] for bar in on_page["bars"]] == [str(d) for d in range(10)]
-    assert [bar["width"] for bar in on_page["bars"]] == pytest.approx([100 * p for p in expected["probabilities"]], abs=0.01)
+    assert [bar["width"] for bar in on_page["bars"]] == pytest.approx(
+        [100 * p for p in expected["probabilities"]], abs=0.01
+    )
     assert [bar["digit"] for bar in on_page["bars"] if bar["top"]] == [str(expected["digit"])]
     assert all(bar["value"].endswith("%") for bar in on_page["bars"])
     # The preview is the 28×28 image the model saw, scaled up with hard pixel edges.
@@ -261,13 +318,20 @@ def test_a_two_digit_number_on_the_wide_pad(page, server):
     right = [[(0.45 + x / 3, y) for x, y in stroke] for stroke in STROKES["7"]]
     draw_strokes(page, left + right)
     WebDriverWait(page, PAGE_TIMEOUT).until(
-        lambda d: d.find_element("id", "pad").get_attribute("data-state") == "done" and len(d.find_element("id", "digit").text) == 2
+        lambda d: (
+            d.find_element("id", "pad").get_attribute("data-state") == "done"
+            and len(d.find_element("id", "digit").text) == 2
+        )
     )
     expected = api_predict(server, pad_png(page))
     assert page.find_element("id", "digit").text == expected["number"]
     items = page.find_elements("css selector", "#digits .read-digit")
-    assert [item.find_element("css selector", ".guess").text for item in items] == [str(d["digit"]) for d in expected["digits"]]
-    assert [item.find_element("tag name", "img").get_attribute("src") for item in items] == [d["preprocessed"] for d in expected["digits"]]
+    assert [item.find_element("css selector", ".guess").text for item in items] == [
+        str(d["digit"]) for d in expected["digits"]
+    ]
+    assert [item.find_element("tag name", "img").get_attribute("src") for item in items] == [
+        d["preprocessed"] for d in expected["digits"]
+    ]
     assert not page.find_element("id", "digits").get_attribute("hidden")
     page.find_element("id", "mode").click()  # back to one digit: a square pad, emptied
     assert page.execute_script("const p = document.getElementById('pad'); return p.width === p.height;")

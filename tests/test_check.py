@@ -118,7 +118,9 @@ def test_the_digit_figure_is_titled_with_prediction_and_truth(test_split):
 # --------------------------------------------------------------------------- `digitnet check --index`
 
 
-def test_check_prints_one_line_and_writes_the_figure_in_the_cwd(trained_model_path, idx_dir, in_tmp, probabilities, test_split):
+def test_check_prints_one_line_and_writes_the_figure_in_the_cwd(
+    trained_model_path, idx_dir, in_tmp, probabilities, test_split
+):
     result = run_check(trained_model_path, idx_dir, "--index", "7")
 
     assert result.exit_code == 0, result.output

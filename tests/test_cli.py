@@ -45,7 +45,16 @@ def test_train_help_shows_every_option_with_its_default():
 
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())  # undo click's line wrapping
-    for option in ("--arch", "--epochs", "--batch-size", "--seed", "--data", "--output", "--quiet", "--validation-split"):
+    for option in (
+        "--arch",
+        "--epochs",
+        "--batch-size",
+        "--seed",
+        "--data",
+        "--output",
+        "--quiet",
+        "--validation-split",
+    ):
         assert option in text
     assert "[mlp|linear|cnn]" in text
     for default in ("default: mlp]", "default: 10;", "default: 1;", "default: 0.1;", "default: model.keras]"):
@@ -93,7 +102,9 @@ def test_help_imports_no_heavy_module():
         f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=_quiet_env())
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=_quiet_env()
+    )
 
     assert completed.returncode == 0, completed.stderr
 

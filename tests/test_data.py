@@ -83,7 +83,10 @@ def test_idx_round_trip_gzipped_and_plain(tmp_path):
         (bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 1) + bytes(4), "element type 0x0d is not supported"),
         (bytes([0, 0, 0x08, 0]), "declares no dimensions"),
         (bytes([0, 0, 0x08, 3]) + struct.pack(">I", 2), "too short for an IDX header"),
-        (header_only(10, 28, 28) + bytes(100), "truncated: the header declares 7,840 bytes of data but the file holds 100"),
+        (
+            header_only(10, 28, 28) + bytes(100),
+            "truncated: the header declares 7,840 bytes of data but the file holds 100",
+        ),
         (idx_bytes(np.zeros(4)) + b"\x00", "has data past what its IDX header declares"),
         (header_only(1 << 16, 1 << 16), "more than any digit set holds"),
     ],
@@ -290,7 +293,9 @@ def test_bundled_file_with_wrong_sha256_says_reinstall(bundled_copy):
     raw = bytearray(path.read_bytes())
     raw[-5] ^= 1
     path.write_bytes(bytes(raw))
-    with pytest.raises(DigitnetError, match=r"bundled MNIST: t10k-labels-idx1-ubyte.gz is damaged .*; reinstall digitnet"):
+    with pytest.raises(
+        DigitnetError, match=r"bundled MNIST: t10k-labels-idx1-ubyte.gz is damaged .*; reinstall digitnet"
+    ):
         load_dataset(splits=("test",))
 
 
@@ -306,7 +311,9 @@ def test_bundled_checksum_list_damaged_or_missing(bundled_copy):
 
 def test_bundled_file_missing_says_reinstall(bundled_copy):
     (bundled_copy / "t10k-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(DigitnetError, match="t10k-images-idx3-ubyte.gz is missing from the package.*reinstall digitnet"):
+    with pytest.raises(
+        DigitnetError, match="t10k-images-idx3-ubyte.gz is missing from the package.*reinstall digitnet"
+    ):
         load_dataset(splits=("test",))
 
 
@@ -314,7 +321,12 @@ def test_bundled_file_missing_says_reinstall(bundled_copy):
 
 
 def npz_with(path: Path, **overrides) -> Path:
-    arrays = {"x_train": small_set(30, 1)[0], "y_train": small_set(30, 1)[1], "x_test": small_set(20, 2)[0], "y_test": small_set(20, 2)[1]}
+    arrays = {
+        "x_train": small_set(30, 1)[0],
+        "y_train": small_set(30, 1)[1],
+        "x_test": small_set(20, 2)[0],
+        "y_test": small_set(20, 2)[1],
+    }
     arrays.update(overrides)
     arrays = {k: v for k, v in arrays.items() if v is not None}
     np.savez(path, **arrays)

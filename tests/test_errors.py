@@ -127,7 +127,11 @@ def test_index_with_spaces_is_fine(idx_dir, model_file, tmp_path):
 
 def test_prompt_explains_and_asks_again(idx_dir, model_file):
     answers = ["abc", "4.5", "-1", "100", str(10**30), "", "never read"]
-    result = run(check, ["--data", idx_dir, "--model", model_file, "--no-plot"], input="\n".join([answers[0], answers[1], answers[2], answers[3], answers[4], " 7 ", "q"]) + "\n")
+    result = run(
+        check,
+        ["--data", idx_dir, "--model", model_file, "--no-plot"],
+        input="\n".join([answers[0], answers[1], answers[2], answers[3], answers[4], " 7 ", "q"]) + "\n",
+    )
     assert result.exit_code == 0, result.output
     errors = result.stderr.splitlines()
     assert len(errors) == 5 and all(e.startswith("Error: index ") and e.endswith("; try again") for e in errors)
@@ -160,7 +164,9 @@ def _bad_models(folder: Path, good: Path) -> dict:
     (folder / "savedmodel" / "saved_model.pb").write_bytes(b"\x08\x01")
     inputs = keras.Input((28, 28))
     flat = keras.layers.Flatten()(inputs)
-    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Lambda(lambda t: -t, output_shape=(784,))(flat))).save(folder / "lambda.keras")
+    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Lambda(lambda t: -t, output_shape=(784,))(flat))).save(
+        folder / "lambda.keras"
+    )
     keras.Model(inputs, keras.layers.Dense(7)(flat)).save(folder / "seven.keras")
     keras.Model(inputs, keras.layers.Dense(10)(flat)).save(folder / "old.h5")
     wide = keras.Input((32, 32))
@@ -205,7 +211,10 @@ def model_commands(idx_dir, digit_png, tmp_path):
     return {name: args for name, args in commands.items() if args[0] in cli.commands}
 
 
-@pytest.mark.parametrize("case", ["missing", "folder", "empty", "random", "truncated", "h5", "savedmodel", "lambda", "seven outputs", "32x32 input"])
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "folder", "empty", "random", "truncated", "h5", "savedmodel", "lambda", "seven outputs", "32x32 input"],
+)
 def test_bad_model_file_for_every_command(bad_models, idx_dir, digit_png, tmp_path, case):
     path, words = bad_models[case]
     commands = model_commands(idx_dir, digit_png, tmp_path)
@@ -251,10 +260,17 @@ def _damaged_sets(base: Path, folder: Path, digit_arrays) -> dict:
     cases["wrong dims"] = (target, "images have shape (100, 32, 32), expected (N, 28, 28)")
     target = copy("liar")
     idx(target, "test", "images").unlink()
-    (target / IDX_NAMES[("test", "images")][0]).write_bytes(bytes([0, 0, 8, 3]) + (10**6).to_bytes(4, "big") + bytes([0, 0, 0, 28, 0, 0, 0, 28]) + bytes(784))
-    cases["header claims more"] = (target, "truncated: the header declares 784,000,000 bytes of data but the file holds 784")
+    (target / IDX_NAMES[("test", "images")][0]).write_bytes(
+        bytes([0, 0, 8, 3]) + (10**6).to_bytes(4, "big") + bytes([0, 0, 0, 28, 0, 0, 0, 28]) + bytes(784)
+    )
+    cases["header claims more"] = (
+        target,
+        "truncated: the header declares 784,000,000 bytes of data but the file holds 784",
+    )
     target = copy("bomb")
-    idx(target, "test", "images").write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + (10**6).to_bytes(4, "big") + bytes([0, 0, 0, 28, 0, 0, 0, 28]) + bytes(784)))
+    idx(target, "test", "images").write_bytes(
+        gzip.compress(bytes([0, 0, 8, 3]) + (10**6).to_bytes(4, "big") + bytes([0, 0, 0, 28, 0, 0, 0, 28]) + bytes(784))
+    )
     cases["gz header claims more"] = (target, "claims 784,000,000 bytes from")
     target = copy("count-mismatch")
     write_idx(idx(target, "test", "labels"), np.zeros(99))
@@ -280,7 +296,20 @@ def damaged_sets(tmp_path_factory, idx_dir, digit_arrays):
     return _damaged_sets(idx_dir, tmp_path_factory.mktemp("damaged"), digit_arrays)
 
 
-DATA_CASES = ["missing folder", "missing file", "truncated gz", "wrong magic", "wrong dims", "header claims more", "gz header claims more", "count mismatch", "label 11", "npz float pixels", "npz objects", "npz shape"]
+DATA_CASES = [
+    "missing folder",
+    "missing file",
+    "truncated gz",
+    "wrong magic",
+    "wrong dims",
+    "header claims more",
+    "gz header claims more",
+    "count mismatch",
+    "label 11",
+    "npz float pixels",
+    "npz objects",
+    "npz shape",
+]
 
 
 @pytest.mark.parametrize("case", DATA_CASES)
@@ -288,7 +317,9 @@ def test_bad_data_for_every_command(damaged_sets, model_file, previous_model, di
     path, words = damaged_sets[case]
     runs = {
         "model.py": run(train, ["--data", path, "--epochs", "1", "--output", previous_model[0]], prog_name="model.py"),
-        "DigitChecker.py": run(check, ["--index", "1", "--data", path, "--model", model_file, "--no-plot"], prog_name="DigitChecker.py"),
+        "DigitChecker.py": run(
+            check, ["--index", "1", "--data", path, "--model", model_file, "--no-plot"], prog_name="DigitChecker.py"
+        ),
     }
     if "evaluate" in cli.commands:
         runs["evaluate"] = run(cli, ["evaluate", "--data", path, "--model", model_file, "--no-plot"])
@@ -341,8 +372,17 @@ def _fake_training(model_file):
 
     def fake(dataset, *, arch, epochs, **kwargs):
         return TrainingResult(
-            model=load_model(model_file), arch=arch, epochs=epochs, batch_size=32, learning_rate=0.001, seed=1,
-            validation_split=0.1, history={"loss": [1.0], "accuracy": [0.5]}, test_loss=1.0, test_accuracy=0.5, train_seconds=0.1,
+            model=load_model(model_file),
+            arch=arch,
+            epochs=epochs,
+            batch_size=32,
+            learning_rate=0.001,
+            seed=1,
+            validation_split=0.1,
+            history={"loss": [1.0], "accuracy": [0.5]},
+            test_loss=1.0,
+            test_accuracy=0.5,
+            train_seconds=0.1,
         )
 
     return fake
@@ -360,7 +400,9 @@ def test_full_disk_while_saving_after_training(previous_model, idx_dir, model_fi
 
 def test_plot_problems_are_found_before_the_model_load(idx_dir, tmp_path):
     missing_model = tmp_path / "never-reached.keras"
-    result = run(check, ["--index", "1", "--data", idx_dir, "--model", missing_model, "--plot", tmp_path / "nope" / "d.png"])
+    result = run(
+        check, ["--index", "1", "--data", idx_dir, "--model", missing_model, "--plot", tmp_path / "nope" / "d.png"]
+    )
     assert "folder does not exist" in error_line(result, 1)
     result = run(check, ["--index", "1", "--data", idx_dir, "--model", missing_model, "--plot", tmp_path / "d.docx"])
     assert "cannot save a figure as .docx" in error_line(result, 2)
@@ -372,11 +414,20 @@ def test_plot_problems_are_found_before_the_model_load(idx_dir, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ["--epochs", "0"], ["--epochs", "-3"], ["--epochs", "ten"],
-        ["--batch-size", "0"], ["--batch-size", "-32"],
-        ["--validation-split", "1"], ["--validation-split", "1.5"], ["--validation-split", "-0.1"], ["--validation-split", "nan"],
-        ["--learning-rate", "0"], ["--learning-rate", "nan"], ["--learning-rate", "-1"],
-        ["--seed", "-1"], ["--seed", str(2**32)],
+        ["--epochs", "0"],
+        ["--epochs", "-3"],
+        ["--epochs", "ten"],
+        ["--batch-size", "0"],
+        ["--batch-size", "-32"],
+        ["--validation-split", "1"],
+        ["--validation-split", "1.5"],
+        ["--validation-split", "-0.1"],
+        ["--validation-split", "nan"],
+        ["--learning-rate", "0"],
+        ["--learning-rate", "nan"],
+        ["--learning-rate", "-1"],
+        ["--seed", "-1"],
+        ["--seed", str(2**32)],
         ["--arch", "resnet"],
     ],
 )
@@ -414,6 +465,7 @@ def test_multi_line_digitnet_error_is_flattened(monkeypatch, model_file):
 
 def test_interrupt_and_terminate_inside_a_command(monkeypatch):
     for exc, code, word in ((KeyboardInterrupt(), 130, "interrupted"), (cli_module.Terminated(), 143, "terminated")):
+
         def stop(*args, exc=exc, **kwargs):
             raise exc
 
@@ -428,7 +480,14 @@ def test_interrupt_and_terminate_inside_a_command(monkeypatch):
 
 def script(name, *args, cwd):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(ROOT / name), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / name), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_scripts_report_errors_in_one_line(tmp_path, idx_dir):

@@ -23,7 +23,9 @@ from digitnet.modelio import (
     twin_path,
 )
 
-LINE = re.compile(r"wrote (\S+) \((LiteRT|SavedModel), (float32|int8), (\d+\.\d\d) MB\) in [\d.]+ s; test accuracy (\d+\.\d\d)% on 100 images through (.+)$")
+LINE = re.compile(
+    r"wrote (\S+) \((LiteRT|SavedModel), (float32|int8), (\d+\.\d\d) MB\) in [\d.]+ s; test accuracy (\d+\.\d\d)% on 100 images through (.+)$"
+)
 
 
 def export(*args):
@@ -81,7 +83,9 @@ def test_int8_is_a_quarter_of_the_size_and_answers_nearly_alike(trained_model_pa
     int8 = runtime.load(output)
     assert int8._input["dtype"] == np.int8  # integer input and output, not just weights
     test = load_dataset(idx_dir, splits=("test",)).test
-    agree = predict_probabilities(int8, test.images).argmax(1) == predict_probabilities(load_model(trained_model_path), test.images).argmax(1)
+    agree = predict_probabilities(int8, test.images).argmax(1) == predict_probabilities(
+        load_model(trained_model_path), test.images
+    ).argmax(1)
     assert agree.mean() >= 0.95
 
 
@@ -122,7 +126,11 @@ def test_not_a_model_is_one_line_and_writes_nothing(tmp_path):
 
 def test_a_failed_twin_leaves_the_previous_files(trained_model_path, tmp_path, monkeypatch):
     model = tmp_path / "m.keras"
-    for source, target in ((trained_model_path, model), (metadata_path(trained_model_path), metadata_path(model)), (twin_path(trained_model_path), twin_path(model))):
+    for source, target in (
+        (trained_model_path, model),
+        (metadata_path(trained_model_path), metadata_path(model)),
+        (twin_path(trained_model_path), twin_path(model)),
+    ):
         shutil.copy(source, target)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
@@ -132,7 +140,10 @@ def test_a_failed_twin_leaves_the_previous_files(trained_model_path, tmp_path, m
 
     monkeypatch.setattr("digitnet.export.write_litert", broken)
     result = export(model)
-    assert result.exit_code == 1 and "Keras could not export the LiteRT twin (converter crashed); nothing was written" in result.output
+    assert (
+        result.exit_code == 1
+        and "Keras could not export the LiteRT twin (converter crashed); nothing was written" in result.output
+    )
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 

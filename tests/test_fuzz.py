@@ -174,7 +174,22 @@ def test_npz_mutated_valid_files(raw):
     _check_dataset(outcome_of(lambda: _load_npz_bytes(raw)))
 
 
-DESCRS = ["|u1", "<u2", ">i4", "<i8", "<f4", "|b1", "|O", "|V8", "|S3", "<U2", "<c8", "[('a', '<i4')]", "('<u1', (784,))", "'<u1'"]
+DESCRS = [
+    "|u1",
+    "<u2",
+    ">i4",
+    "<i8",
+    "<f4",
+    "|b1",
+    "|O",
+    "|V8",
+    "|S3",
+    "<U2",
+    "<c8",
+    "[('a', '<i4')]",
+    "('<u1', (784,))",
+    "'<u1'",
+]
 
 
 @BOUNDED

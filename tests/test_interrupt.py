@@ -49,7 +49,17 @@ def start_training(folder: Path, data: Path, *extra) -> subprocess.Popen:
     """`python model.py` in ``folder``, with Ctrl-C's default action even if our parent ignores it."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "model.py"), "--data", str(data), "--arch", "linear", "--batch-size", "32", *map(str, extra)],
+        [
+            sys.executable,
+            str(ROOT / "model.py"),
+            "--data",
+            str(data),
+            "--arch",
+            "linear",
+            "--batch-size",
+            "32",
+            *map(str, extra),
+        ],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
@@ -95,7 +105,11 @@ def runs(tmp_path_factory, idx_dir, previous_model):
         # Keras ends each epoch's line (non-terminal output) with the loss.
         started[name] = (folder, process, Output(process, "loss"))
     race = tmp_path_factory.mktemp("race")
-    started["race"] = (race, [start_training(race, idx_dir, "--epochs", "2", "--seed", str(seed), "--quiet") for seed in (1, 2)], None)
+    started["race"] = (
+        race,
+        [start_training(race, idx_dir, "--epochs", "2", "--seed", str(seed), "--quiet") for seed in (1, 2)],
+        None,
+    )
     yield started
     for name in ("sigint", "sigterm"):
         if started[name][1].poll() is None:
@@ -105,7 +119,11 @@ def runs(tmp_path_factory, idx_dir, previous_model):
             process.kill()
 
 
-@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum, code, word",
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_signal_during_training_keeps_the_previous_model(runs, previous_model, digit_arrays, signum, code, word):
     folder, process, output = runs["sigint" if signum == signal.SIGINT else "sigterm"]
     if not output.seen.wait(START_TIMEOUT):

@@ -230,7 +230,12 @@ def test_lambda_hidden_from_our_scan_is_still_refused_by_keras_safe_mode(tmp_pat
         (lambda layer: layer.update(module="os", class_name="system"), "a reference to module 'os'"),
         (lambda layer: layer.update(module="__main__"), "a reference to module '__main__'"),
         (lambda layer: layer.update(registered_name="Evil>Flatten"), "the custom object 'Evil>Flatten'"),
-        (lambda layer: layer["config"].update(activation={"module": "subprocess", "class_name": "function", "config": "run"}), "a reference to module 'subprocess'"),
+        (
+            lambda layer: layer["config"].update(
+                activation={"module": "subprocess", "class_name": "function", "config": "run"}
+            ),
+            "a reference to module 'subprocess'",
+        ),
         (lambda layer: layer.update(class_name="TFSMLayer"), "a TFSMLayer layer"),
     ],
 )
@@ -259,7 +264,10 @@ def test_no_way_to_turn_safe_mode_off():
 
     for name, command in cli.commands.items():
         for param in command.params:
-            assert not re.search(r"safe|unsafe|trust|allow", " ".join(param.opts + [param.name or ""]), re.I), (name, param.opts)
+            assert not re.search(r"safe|unsafe|trust|allow", " ".join(param.opts + [param.name or ""]), re.I), (
+                name,
+                param.opts,
+            )
     for source in PACKAGE.rglob("*.py"):
         text = source.read_text()
         assert "safe_mode=False" not in text, source
@@ -355,7 +363,9 @@ def test_real_full_disk_and_read_only_mount(tiny_disk, keras, digits):
     save_model(small_model(keras), path, {"run": "old"})
     before = predict_probabilities(load_model(path), digits)
     inputs = keras.Input((28, 28))
-    eight_megabytes = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Dense(2500)(keras.layers.Flatten()(inputs))))
+    eight_megabytes = keras.Model(
+        inputs, keras.layers.Dense(10)(keras.layers.Dense(2500)(keras.layers.Flatten()(inputs)))
+    )
     with pytest.raises(DigitnetError, match="could not be written \\(No space left on device\\); free some disk space"):
         save_model(eight_megabytes, path, {"run": "new"})
     np.testing.assert_allclose(predict_probabilities(load_model(path), digits), before)

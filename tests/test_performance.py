@@ -58,8 +58,19 @@ def test_mirrored_training_runs_over_two_logical_cpus(idx_dir):
 def test_tensorflow_log_noise_hidden_by_default_and_shown_with_verbose(trained_model_path, idx_dir, tmp_path):
     env = _env()
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    cmd = [sys.executable, "-m", "digitnet", "check", "--index", "0", "--no-plot",
-           "--model", str(trained_model_path), "--data", str(idx_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "digitnet",
+        "check",
+        "--index",
+        "0",
+        "--no-plot",
+        "--model",
+        str(trained_model_path),
+        "--data",
+        str(idx_dir),
+    ]
     quiet = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
@@ -70,16 +81,37 @@ def test_tensorflow_log_noise_hidden_by_default_and_shown_with_verbose(trained_m
 
 def test_benchmark_runs_side_by_side_and_reports_every_figure(idx_dir, tmp_path):
     out_json = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "digitnet.bench", "--repeat", "1", "--epochs", "1",
-           "--data", str(idx_dir), "--no-cnn", "--no-linear", "--rounds", "1", "--json", str(out_json)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "digitnet.bench",
+        "--repeat",
+        "1",
+        "--epochs",
+        "1",
+        "--data",
+        str(idx_dir),
+        "--no-cnn",
+        "--no-linear",
+        "--rounds",
+        "1",
+        "--json",
+        str(out_json),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "digitnet / reference training time" in out.stdout
     assert "FLOP floor" in out.stdout
     results = json.loads(out_json.read_text())
-    for key in ("help_seconds", "import_tensorflow_seconds", "check_one_shot_seconds",
-                "check_prompt_seconds_per_index", "check_prompt_first_index_seconds", "evaluate_seconds",
-                "matmul_gflops"):
+    for key in (
+        "help_seconds",
+        "import_tensorflow_seconds",
+        "check_one_shot_seconds",
+        "check_prompt_seconds_per_index",
+        "check_prompt_first_index_seconds",
+        "evaluate_seconds",
+        "matmul_gflops",
+    ):
         assert results[key] > 0, key
     ref, ours = results["reference"][0], results["digitnet"][0]
     assert ref["train_seconds"] > 0 and ours["train_seconds"] > 0

@@ -119,11 +119,16 @@ def test_empty_folder_and_missing_path_are_failures(tmp_path):
 
 def test_unsure_predictions_are_flagged():
     probabilities = (0.4, 0.35, 0.25) + (0.0,) * 7
-    result = ImagePrediction("x.png", (DigitReading(Prediction(digit=0, confidence=0.4, probabilities=probabilities), np.zeros((28, 28), np.uint8)),))
+    result = ImagePrediction(
+        "x.png",
+        (DigitReading(Prediction(digit=0, confidence=0.4, probabilities=probabilities), np.zeros((28, 28), np.uint8)),),
+    )
     assert result.unsure and "unsure" in result.line()
     assert result.as_json()["unsure"] is True
     assert result.line(2) == "x.png: 0 (40.0%), then 1 (35.0%)  [unsure: below 50%]"
-    sure = ImagePrediction("y.png", (DigitReading(Prediction(digit=1, confidence=0.9, probabilities=(0.1, 0.9) + (0.0,) * 8), None),))
+    sure = ImagePrediction(
+        "y.png", (DigitReading(Prediction(digit=1, confidence=0.9, probabilities=(0.1, 0.9) + (0.0,) * 8), None),)
+    )
     assert sure.line() == "y.png: 1 (90.0%)"
 
 
@@ -131,11 +136,21 @@ def test_unsure_predictions_are_flagged():
 
 
 def test_bad_files_get_one_error_each_and_the_others_are_predicted(pictures, trained_model_path):
-    args = [pictures["good"][0], pictures["broken"], pictures["blank"], pictures["good"][1], "--model", trained_model_path]
+    args = [
+        pictures["good"][0],
+        pictures["broken"],
+        pictures["blank"],
+        pictures["good"][1],
+        "--model",
+        trained_model_path,
+    ]
     result = run(["predict", *args])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    assert [LINE.match(line)["path"] for line in result.stdout.splitlines()] == [str(pictures["good"][0]), str(pictures["good"][1])]
+    assert [LINE.match(line)["path"] for line in result.stdout.splitlines()] == [
+        str(pictures["good"][0]),
+        str(pictures["good"][1]),
+    ]
     errors = stderr_lines(result)
     assert errors[0] == f"Error: {pictures['broken']}: is damaged or truncated (" + errors[0].split("(", 1)[1]
     assert errors[1] == f"Error: {pictures['blank']}: no ink found — is the page blank?"
@@ -200,7 +215,9 @@ def test_save_preprocessed_never_overwrites_an_input(tmp_path, trained_model_pat
     other.mkdir()
     Image.fromarray(255 - render_digit(4, rng, canvas=120)).save(other / "four.jpg")
     before = picture.read_bytes()
-    result = run(["predict", picture, other / "four.jpg", "--save-preprocessed", tmp_path, "--model", trained_model_path])
+    result = run(
+        ["predict", picture, other / "four.jpg", "--save-preprocessed", tmp_path, "--model", trained_model_path]
+    )
     assert result.exit_code == 0, result.output
     assert picture.read_bytes() == before
     assert (tmp_path / "four-2.png").exists() and (tmp_path / "four-3.png").exists()
@@ -218,7 +235,9 @@ def test_save_preprocessed_into_a_folder_that_cannot_be_made(pictures, trained_m
     target = tmp_path / "no" / "such" / "folder"
     result = run(["predict", pictures["good"][0], "--save-preprocessed", target, "--model", trained_model_path])
     assert result.exit_code == 1
-    assert stderr_lines(result) == [f"Error: {target.parent}: folder does not exist; create it first or choose another --save-preprocessed"]
+    assert stderr_lines(result) == [
+        f"Error: {target.parent}: folder does not exist; create it first or choose another --save-preprocessed"
+    ]
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     result = run(["predict", pictures["good"][0], "--save-preprocessed", a_file, "--model", trained_model_path])
@@ -243,7 +262,9 @@ def test_check_image_prints_a_line_and_saves_the_figure(pictures, trained_model_
 
 def test_check_image_with_plot_path_and_no_plot(pictures, trained_model_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run(["check", "--image", pictures["good"][0], "--plot", tmp_path / "mine.png", "--model", trained_model_path])
+    result = run(
+        ["check", "--image", pictures["good"][0], "--plot", tmp_path / "mine.png", "--model", trained_model_path]
+    )
     assert result.exit_code == 0 and (tmp_path / "mine.png").exists()
     result = run(["check", "--image", pictures["good"][0], "--no-plot", "--model", trained_model_path])
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
@@ -251,7 +272,10 @@ def test_check_image_with_plot_path_and_no_plot(pictures, trained_model_path, tm
 
 
 def test_check_image_bad_picture_is_one_error_line(pictures, trained_model_path):
-    for bad, words in ((pictures["blank"], "no ink found — is the page blank?"), (pictures["broken"], "is damaged or truncated")):
+    for bad, words in (
+        (pictures["blank"], "no ink found — is the page blank?"),
+        (pictures["broken"], "is damaged or truncated"),
+    ):
         result = run(["--image", bad, "--model", trained_model_path, "--no-plot"], command=check)
         assert result.exit_code == 1
         assert len(stderr_lines(result)) == 1 and words in result.stderr and str(bad) in result.stderr
@@ -264,7 +288,14 @@ def test_check_image_and_index_together_is_a_usage_error(pictures, trained_model
 
 def test_digitchecker_script_with_image(pictures, trained_model_path, tmp_path):
     completed = subprocess.run(
-        [sys.executable, str(REPO / "DigitChecker.py"), "--image", str(pictures["good"][2]), "--model", str(trained_model_path)],
+        [
+            sys.executable,
+            str(REPO / "DigitChecker.py"),
+            "--image",
+            str(pictures["good"][2]),
+            "--model",
+            str(trained_model_path),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

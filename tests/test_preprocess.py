@@ -308,7 +308,21 @@ def _modes(paper: np.ndarray) -> dict:
 
 @pytest.mark.parametrize(
     "mode",
-    ["L", "RGB", "RGBA", "RGBA transparent paper", "RGBA light strokes", "LA", "P", "P with transparency", "I;16", "I", "F", "1", "CMYK"],
+    [
+        "L",
+        "RGB",
+        "RGBA",
+        "RGBA transparent paper",
+        "RGBA light strokes",
+        "LA",
+        "P",
+        "P with transparency",
+        "I;16",
+        "I",
+        "F",
+        "1",
+        "CMYK",
+    ],
 )
 def test_every_image_mode_gives_the_same_digit(reference, mode):
     paper, prepared = reference
@@ -329,7 +343,17 @@ def test_sixteen_bit_grey_is_scaled_not_clipped(reference):
     assert mean_difference(prepare_image(image), prepared) < 2
 
 
-@pytest.mark.parametrize("fmt, options, tolerance", [("PNG", {}, 1), ("JPEG", {"quality": 75}, 4), ("BMP", {}, 1), ("GIF", {}, 2), ("TIFF", {}, 1), ("WEBP", {"quality": 80}, 4)])
+@pytest.mark.parametrize(
+    "fmt, options, tolerance",
+    [
+        ("PNG", {}, 1),
+        ("JPEG", {"quality": 75}, 4),
+        ("BMP", {}, 1),
+        ("GIF", {}, 2),
+        ("TIFF", {}, 1),
+        ("WEBP", {"quality": 80}, 4),
+    ],
+)
 def test_file_formats(reference, tmp_path, fmt, options, tolerance):
     paper, prepared = reference
     path = tmp_path / f"three.{fmt.lower()}"
@@ -450,7 +474,9 @@ def test_any_picture_gives_a_digit_or_the_clear_error(width, height, mode, seed,
         side = max(28, min(width, height))
         digit = on_paper(big_digit(int(rng.integers(0, 10)), seed=seed % 1000, canvas=side))
         pixels = np.asarray(Image.fromarray(digit).resize((width, height)))
-    image = Image.fromarray(pixels).convert("RGB").convert(mode) if mode not in ("I;16", "I", "F") else _wide(pixels, mode)
+    image = (
+        Image.fromarray(pixels).convert("RGB").convert(mode) if mode not in ("I;16", "I", "F") else _wide(pixels, mode)
+    )
     try:
         result = prepare_image(image)
     except DigitnetError as exc:

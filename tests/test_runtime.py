@@ -171,7 +171,9 @@ def test_a_wrong_twin_falls_back_to_keras_with_one_hint(models, test_images, tmp
     assert isinstance(runner, runtime.KerasRunner)
     assert len(hints) == 1 and "\n" not in hints[0]
     assert reason in hints[0] and f"digitnet export {model}" in hints[0]
-    np.testing.assert_allclose(predict_probabilities(runner, test_images), predict_probabilities(load_model(model), test_images))
+    np.testing.assert_allclose(
+        predict_probabilities(runner, test_images), predict_probabilities(load_model(model), test_images)
+    )
 
 
 def test_tflite_given_directly(models, test_images):
@@ -201,7 +203,15 @@ def test_a_bad_tflite_given_directly_is_one_line(models, tmp_path, content, mess
 def run(*args, cwd: Path, importtime: bool = False) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")
     flags = ["-X", "importtime"] if importtime else []
-    return subprocess.run([sys.executable, *flags, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, *flags, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def imports_tensorflow(stderr: str) -> bool:
@@ -239,7 +249,9 @@ def test_evaluate_json_is_the_same_on_both_paths(models, idx_dir, tmp_path):
     no_twin = copy_model(models["mlp"], tmp_path, twin=False)
     answers = []
     for model in (models["mlp"], no_twin):
-        result = CliRunner().invoke(cli, ["evaluate", "--model", str(model), "--data", str(idx_dir), "--json", "--no-plot"])
+        result = CliRunner().invoke(
+            cli, ["evaluate", "--model", str(model), "--data", str(idx_dir), "--json", "--no-plot"]
+        )
         assert result.exit_code == 0, result.output
         answer = json.loads(result.stdout)
         for key in ("model", "seconds"):

@@ -47,7 +47,12 @@ def test_model_py_trains_and_saves_model_keras_in_the_cwd(idx_dir, tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert re.search(r"^\d+/\d+ - .*accuracy: .* - loss: ", completed.stdout, re.M), completed.stdout
     assert re.search(r"test accuracy \d+\.\d\d% .*saved model\.keras", completed.stdout), completed.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.history.png", "model.keras", "model.keras.json", "model.tflite"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.history.png",
+        "model.keras",
+        "model.keras.json",
+        "model.tflite",
+    ]
     assert json.loads((tmp_path / "model.keras.json").read_text())["epochs"] == 1
     assert_no_tensorflow_noise(completed.stderr)
     assert completed.stderr == ""

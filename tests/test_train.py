@@ -126,8 +126,14 @@ def test_callbacks_see_every_epoch_and_can_stop_training(dataset):
 
     model = _compiled("mlp", 1e-3)
     history = fit_in_graph(
-        model, to_model_input(dataset.train.images), dataset.train.labels,
-        batch_size=SMALL_BATCH, epochs=5, seed=0, verbose=0, callbacks=[StopAfterTwo()],
+        model,
+        to_model_input(dataset.train.images),
+        dataset.train.labels,
+        batch_size=SMALL_BATCH,
+        epochs=5,
+        seed=0,
+        verbose=0,
+        callbacks=[StopAfterTwo()],
     )
 
     assert seen == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])]
@@ -226,8 +232,22 @@ def test_train_quiet_prints_one_line_and_validation_split_zero_works(idx_dir, tm
 
     result = CliRunner().invoke(
         cli,
-        ["train", "--data", str(idx_dir), "--epochs", "2", "--arch", "linear", "--batch-size", "50",
-         "--validation-split", "0", "--quiet", "--output", str(output)],
+        [
+            "train",
+            "--data",
+            str(idx_dir),
+            "--epochs",
+            "2",
+            "--arch",
+            "linear",
+            "--batch-size",
+            "50",
+            "--validation-split",
+            "0",
+            "--quiet",
+            "--output",
+            str(output),
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -255,7 +275,9 @@ def test_the_curves_are_ticked_in_whole_epochs(epochs):
 
 
 def test_train_with_a_bad_data_path_fails_before_writing(tmp_path):
-    result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "m.keras")])
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "m.keras")]
+    )
 
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1

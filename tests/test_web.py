@@ -198,13 +198,24 @@ def test_a_real_oversized_body_is_413(server):
 
 def test_missing_or_invalid_content_length(server):
     assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 411
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ten\r\n\r\n")) == 400
-    assert status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n")) == 400
+    assert (
+        status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ten\r\n\r\n"))
+        == 400
+    )
+    assert (
+        status_of(raw_exchange(server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n"))
+        == 400
+    )
 
 
 @pytest.mark.parametrize(
     "method, path, allowed",
-    [("GET", "/api/predict", "POST"), ("PUT", "/api/predict", "POST"), ("POST", "/api/health", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")],
+    [
+        ("GET", "/api/predict", "POST"),
+        ("PUT", "/api/predict", "POST"),
+        ("POST", "/api/health", "GET, HEAD"),
+        ("DELETE", "/", "GET, HEAD"),
+    ],
 )
 def test_wrong_method_is_405(server, method, path, allowed):
     status, response, payload = request(server, method, path, b"" if method in ("PUT", "POST") else None)
@@ -236,7 +247,17 @@ def test_one_connection_serves_many_requests_and_survives_refusals(server):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/nothing", "/nothing.html", "/web.py", "/__init__.py", "/../web.py", "/static/app.js", "/%2e%2e/web.py", "/..%2fweb.py", "/.hidden.css"],
+    [
+        "/api/nothing",
+        "/nothing.html",
+        "/web.py",
+        "/__init__.py",
+        "/../web.py",
+        "/static/app.js",
+        "/%2e%2e/web.py",
+        "/..%2fweb.py",
+        "/.hidden.css",
+    ],
 )
 def test_unknown_paths_and_traversal_are_404(server, path):
     status, _, payload = request(server, "GET", path)
@@ -246,7 +267,11 @@ def test_unknown_paths_and_traversal_are_404(server, path):
 
 @pytest.mark.parametrize(
     "path, content_type, marker",
-    [("/", "text/html", b'id="pad"'), ("/app.js", "text/javascript", b"api/predict"), ("/style.css", "text/css", b"#pad")],
+    [
+        ("/", "text/html", b'id="pad"'),
+        ("/app.js", "text/javascript", b"api/predict"),
+        ("/style.css", "text/css", b"#pad"),
+    ],
 )
 def test_static_files_come_from_the_package(server, path, content_type, marker):
     status, response, body = request(server, "GET", path)
@@ -276,7 +301,9 @@ def test_concurrent_burst_with_a_silent_client(server):
             results = list(pool.map(lambda i: request(server, "POST", "/api/predict", bodies[i % 10]), range(20)))
         elapsed = time.monotonic() - start
         assert [status for status, _, _ in results] == [200] * 20
-        assert elapsed < SILENT_CLIENT_TIMEOUT, f"the burst took {elapsed:.1f} s: something waited for the silent clients"
+        assert elapsed < SILENT_CLIENT_TIMEOUT, (
+            f"the burst took {elapsed:.1f} s: something waited for the silent clients"
+        )
         # The same drawing always gets the same answer, whichever thread served it.
         for i, (_, _, payload) in enumerate(results[10:]):
             assert payload["probabilities"] == results[i][2]["probabilities"]
@@ -339,7 +366,19 @@ def test_draw_missing_model_is_one_line_error(tmp_path):
 def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
     """And answers through the model's LiteRT twin: TensorFlow is never imported."""
     process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-c", "from digitnet.cli import main; main()", "draw", "--model", str(trained_model_path), "--port", "0", "--no-open"],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "from digitnet.cli import main; main()",
+            "draw",
+            "--model",
+            str(trained_model_path),
+            "--port",
+            "0",
+            "--no-open",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -374,14 +413,18 @@ def test_draw_serves_and_stops_cleanly_on_ctrl_c(trained_model_path):
 # --------------------------------------------------------------------------- the Host header and the runtime
 
 
-@pytest.mark.parametrize("host", ["evil.example:8000", "evil.example", "attacker.test.:80", "10.1.2.3:8000", "", "[::2]:8000"])
+@pytest.mark.parametrize(
+    "host", ["evil.example:8000", "evil.example", "attacker.test.:80", "10.1.2.3:8000", "", "[::2]:8000"]
+)
 def test_a_foreign_host_header_is_refused(server, host):
     """A page elsewhere rebinding its name to 127.0.0.1 (DNS rebinding) must not reach the API."""
     status, _, payload = request(server, "GET", "/api/health", headers={"Host": host})
     assert status == 403
     assert "is not an address of this server" in payload["error"]
     png = drawn_png(3)
-    status, _, _ = request(server, "POST", "/api/predict", body=png, headers={"Host": host, "Content-Type": "image/png"})
+    status, _, _ = request(
+        server, "POST", "/api/predict", body=png, headers={"Host": host, "Content-Type": "image/png"}
+    )
     assert status == 403
 
 
@@ -404,4 +447,3 @@ def test_host_check_for_other_listening_addresses():
     finally:
         everywhere.server_close()
         named.server_close()
-
