@@ -391,14 +391,19 @@ def _report(r: dict) -> None:
         )
     lines += [
         f"digitnet / reference training time: {our_t / ref_t:.3f}x  (target <= 0.10x)",
-        f"FLOP floor at {r['matmul_gflops']:.0f} GFLOP/s (float32 matmul): {floor:.2f} s -> digitnet reaches {floor / our_t:.0%} of it",
+        (
+            f"FLOP floor at {r['matmul_gflops']:.0f} GFLOP/s (float32 matmul): {floor:.2f} s -> "
+            f"digitnet reaches {floor / our_t:.0%} of it"
+        ),
         f"digitnet --help: {r['help_seconds']:.3f} s   --version: {r['version_seconds']:.3f} s  (target <= 0.3 s)",
         (
             f"import tensorflow: {r['import_tensorflow_seconds']:.2f} s   one-shot DigitChecker.py --index 42: "
-            f"{r['check_one_shot_seconds']:.2f} s = {r['check_one_shot_seconds'] / r['import_tensorflow_seconds']:.2f}x  (target <= 1.2x)"
+            f"{r['check_one_shot_seconds']:.2f} s = "
+            f"{r['check_one_shot_seconds'] / r['import_tensorflow_seconds']:.2f}x  (target <= 1.2x)"
         ),
         (
-            f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, figure included, median"
+            f"interactive prompt: {r['check_prompt_seconds_per_index'] * 1000:.0f} ms per index, "
+            "figure included, median"
             f" (the first: {r['check_prompt_first_index_seconds'] * 1000:.0f} ms)  (target <= 150 ms)"
         ),
         f"evaluate {r['evaluate_images']:,} images after loading: {r['evaluate_seconds']:.2f} s  (target <= 1.5 s)",
@@ -407,7 +412,8 @@ def _report(r: dict) -> None:
     for arch, same in r["same_answers"].items():
         lines.append(
             f"same answers, {arch}: max |LiteRT - Keras| {same['max_abs_diff']:.1e} (target <= 1e-5), "
-            f"same digit for {same['same_digits']:,} of {same['images']:,}, accuracy {same['litert_accuracy']:.2%} vs {same['keras_accuracy']:.2%}"
+            f"same digit for {same['same_digits']:,} of {same['images']:,}, "
+            f"accuracy {same['litert_accuracy']:.2%} vs {same['keras_accuracy']:.2%}"
         )
     from .bench_answers import instant_lines
 

@@ -177,16 +177,20 @@ INSTANT_TARGETS = {
 def instant_lines(instant: dict, int8: dict) -> list[str]:
     base = instant["median_seconds"]["import_tensorflow"]
     lines = [
-        f"instant answers, medians of {instant['rounds']} rounds; import tensorflow: {base:.2f} s, {instant['peak_mb']['import_tensorflow']:.0f} MB"
+        f"instant answers, medians of {instant['rounds']} rounds; "
+        f"import tensorflow: {base:.2f} s, {instant['peak_mb']['import_tensorflow']:.0f} MB"
     ]
     for name, (label, target) in INSTANT_TARGETS.items():
         seconds = instant["median_seconds"][name]
         lines.append(f"  {label:48}{seconds:6.2f} s = {seconds / base:.3f}x  (target <= {target:.2f}x)")
     lines.append(
-        f"  peak memory of a one-shot check: {instant['peak_mb']['check_no_plot']:.0f} MB, with its figure {instant['peak_mb']['check_figure']:.0f} MB  (target <= 150 MB)"
+        f"  peak memory of a one-shot check: {instant['peak_mb']['check_no_plot']:.0f} MB, "
+        f"with its figure {instant['peak_mb']['check_figure']:.0f} MB  (target <= 150 MB)"
     )
     lines.append(
-        f"int8 export: {int8['bytes']['int8']:,} bytes = {int8['size_ratio']:.2f}x the float twin's {int8['bytes']['float']:,} (target <= 0.3x); "
-        f"test accuracy {int8['accuracy']['int8']:.2%} vs {int8['accuracy']['float']:.2%}, {int8['accuracy_drop_points']:.2f} points lower (target <= 0.3)"
+        f"int8 export: {int8['bytes']['int8']:,} bytes = {int8['size_ratio']:.2f}x "
+        f"the float twin's {int8['bytes']['float']:,} (target <= 0.3x); "
+        f"test accuracy {int8['accuracy']['int8']:.2%} vs {int8['accuracy']['float']:.2%}, "
+        f"{int8['accuracy_drop_points']:.2f} points lower (target <= 0.3)"
     )
     return lines

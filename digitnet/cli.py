@@ -103,7 +103,8 @@ def reports_errors(func):
 
             message = one_line(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else ""
             raise click.ClickException(
-                f"unexpected {type(exc).__name__}{': ' + message if message else ''} (run again with --debug for details)"
+                f"unexpected {type(exc).__name__}{': ' + message if message else ''} "
+                "(run again with --debug for details)"
             ) from None
         finally:
             if previous is not None:
@@ -124,7 +125,8 @@ model_option = click.option(
     "model_path",
     type=click.Path(path_type=Path),
     default="model.keras",
-    help="The model: a .keras file (answered through its LiteRT twin, model.tflite, when one matches it) or a .tflite file.",
+    help="The model: a .keras file (answered through its LiteRT twin, model.tflite, when one matches it) "
+    "or a .tflite file.",
 )
 
 
@@ -206,7 +208,8 @@ def cli():
 @click.option(
     "--augment",
     is_flag=True,
-    help="Train on digits varied as people's writing varies (tilt, slant, size, position, pen width, blur, elastic distortion; flag 1s, crossed 7s): reads your own pictures better. The saved model is the same design.",
+    help="Train on digits varied as people's writing varies (tilt, slant, size, position, pen width, blur, "
+    "elastic distortion; flag 1s, crossed 7s): reads your own pictures better. The saved model is the same design.",
 )
 @reports_errors
 def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data, output, logdir, quiet, augment):
@@ -226,7 +229,8 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     n_val = validation_size(len(dataset.train), validation_split)
     if n_val >= len(dataset.train):
         raise UsageError(
-            f"--validation-split {validation_split} leaves none of the {len(dataset.train):,} training images to train on; use a smaller fraction"
+            f"--validation-split {validation_split} leaves none of the {len(dataset.train):,} training images "
+            "to train on; use a smaller fraction"
         )
     if not quiet:
         click.echo(
@@ -252,13 +256,15 @@ def train(arch, epochs, batch_size, learning_rate, seed, validation_split, data,
     twin = read_metadata(output).get("litert", {})
     if "error" in twin:
         click.echo(
-            f"warning: {output}: saved without its LiteRT twin: {twin['error']}; check and the others will answer through TensorFlow",
+            f"warning: {output}: saved without its LiteRT twin: {twin['error']}; "
+            "check and the others will answer through TensorFlow",
             err=True,
         )
     plot = history_plot_path(output)
     save_figure(history_figure(result.history, title=f"{arch}: test accuracy {result.test_accuracy:.2%}"), plot)
     click.echo(
-        f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) after {epochs} epoch{'s' * (epochs != 1)}, "
+        f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) "
+        f"after {epochs} epoch{'s' * (epochs != 1)}, "
         f"{result.train_seconds:.1f} s of training; saved {output}"
     )
     if not quiet:
@@ -415,14 +421,16 @@ def _prompt_loop(model, test, plot_path, no_plot, show):
     "--json",
     "as_json",
     is_flag=True,
-    help='Print a JSON array of {"path", "number", "digits", "digit", "confidence", "probabilities", "unsure"} instead of lines.',
+    help='Print a JSON array of {"path", "number", "digits", "digit", "confidence", "probabilities", "unsure"} '
+    "instead of lines.",
 )
 @click.option(
     "--save-preprocessed",
     "preprocessed_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder (created if missing) for the 28×28 images the model saw: STEM.png for a one-digit picture, STEM-1.png, STEM-2.png… for a number.",
+    help="Folder (created if missing) for the 28×28 images the model saw: STEM.png for a one-digit picture, "
+    "STEM-1.png, STEM-2.png… for a number.",
 )
 @click.option("--single", is_flag=True, help="Take each whole picture as one digit (no search for several digits).")
 @reports_errors
@@ -460,8 +468,8 @@ def predict(inputs, model_path, top, as_json, preprocessed_dir, single):
         failures += bad
     if preprocessed_dir is not None:
         # Written before anything is printed: a reader that stops early (| head) must not cost the files.
-        for result, targets in zip(results, preprocessed_paths(results, preprocessed_dir, paths)):
-            for reading, target in zip(result.digits, targets):
+        for result, targets in zip(results, preprocessed_paths(results, preprocessed_dir, paths), strict=True):
+            for reading, target in zip(result.digits, targets, strict=True):
                 save_preprocessed(reading.image, target)
     if as_json:
         click.echo(json.dumps([r.as_json() for r in results], indent=2))
@@ -610,7 +618,8 @@ def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -
     "fmt",
     type=click.Choice(("litert", "saved_model")),
     default="litert",
-    help="litert: a .tflite file (the default place, MODEL's stem + .tflite, is its twin); saved_model: a folder for TensorFlow Serving.",
+    help="litert: a .tflite file (the default place, MODEL's stem + .tflite, is its twin); "
+    "saved_model: a folder for TensorFlow Serving.",
 )
 @click.option(
     "--quantize",

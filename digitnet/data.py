@@ -68,8 +68,8 @@ _DATA_HINT = "--data takes a folder with the four MNIST IDX files or a .npz with
 class Split:
     """One split of a dataset: uint8 images (N, 28, 28) and uint8 labels (N,)."""
 
-    images: "object"
-    labels: "object"
+    images: object
+    labels: object
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -191,7 +191,8 @@ def _check_expansion(declared: int, compressed: int | None, name: str) -> None:
 
 def _truncated(name: str, declared: int, present: int) -> DigitnetError:
     return DigitnetError(
-        f"{name}: truncated: the header declares {declared:,} bytes of data but the file holds {present:,}; download it again"
+        f"{name}: truncated: the header declares {declared:,} bytes of data but the file holds {present:,}; "
+        "download it again"
     )
 
 
@@ -363,7 +364,8 @@ def _verify(name: str, data: bytes, sums: dict[str, str], where: str) -> None:
     if actual != expected:
         advice = "reinstall digitnet" if where == BUNDLED else "download it again"
         raise DigitnetError(
-            f"{where}: {name} is damaged (SHA-256 {actual[:12]}… does not match {expected[:12]}… in {CHECKSUM_FILE}); {advice}"
+            f"{where}: {name} is damaged (SHA-256 {actual[:12]}… does not match {expected[:12]}… "
+            f"in {CHECKSUM_FILE}); {advice}"
         )
 
 
@@ -463,7 +465,8 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str)
             raise DigitnetError(f"{name}: not a valid .npy array ({_reason(exc)})") from None
         if dtype.hasobject:
             raise DigitnetError(
-                f"{name}: holds Python objects, which could run code when unpickled; digitnet never unpickles — save plain uint8 arrays"
+                f"{name}: holds Python objects, which could run code when unpickled; "
+                "digitnet never unpickles — save plain uint8 arrays"
             )
         if dtype.kind not in "iu" or dtype.itemsize > MAX_NPY_ITEMSIZE:
             raise DigitnetError(f"{name}: has dtype {dtype}, expected integers 0–255 (uint8)")

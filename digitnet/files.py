@@ -115,17 +115,17 @@ def atomic_paths(*paths, suffixes=None):
     temporaries: list[Path] = []
     current = targets[0]
     try:
-        for target, suffix in zip(targets, suffixes):
+        for target, suffix in zip(targets, suffixes, strict=True):
             current = target
             with _signals_deferred():  # so an interrupt cannot orphan a new temporary file
                 temporaries.append(_make_temporary(target, suffix))
         current = targets[0]  # the caller writes them all: name the main one
         yield tuple(temporaries)
-        for tmp, target in zip(temporaries, targets):
+        for tmp, target in zip(temporaries, targets, strict=True):
             current = target
             _fsync_file(tmp)
         current = targets[0]
-        _replace_all(list(zip(temporaries, targets)))
+        _replace_all(list(zip(temporaries, targets, strict=True)))
     except OSError as exc:
         raise DigitnetError(
             f"{current}: could not be written ({_reason(exc)}); {_advice(exc)}; any previous file is unchanged"

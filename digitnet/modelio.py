@@ -241,7 +241,8 @@ def inspect_model_file(path) -> str | None:
                 raise DigitnetError(f"{path}: unpacks to {total:,} bytes, far more than a digit classifier; refused")
             if infos["config.json"].file_size > MAX_CONFIG_BYTES:
                 raise DigitnetError(
-                    f"{path}: its config.json is {infos['config.json'].file_size:,} bytes, too large to be real; refused"
+                    f"{path}: its config.json is {infos['config.json'].file_size:,} bytes, "
+                    "too large to be real; refused"
                 )
             bad = archive.testzip()
             if bad is not None:
@@ -358,7 +359,10 @@ def _explain_load_error(path: Path, exc: Exception, keras_version: str, saved_by
             f"{path}: uses a layer or function this Keras ({keras_version}) does not know{saved}; "
             f"re-save it with this Keras version or retrain it: {one_line(first, 160)}"
         )
-    return f"{path}: cannot be loaded by Keras {keras_version}{saved}; it is damaged or from an incompatible version: {one_line(first, 160)}"
+    return (
+        f"{path}: cannot be loaded by Keras {keras_version}{saved}; "
+        f"it is damaged or from an incompatible version: {one_line(first, 160)}"
+    )
 
 
 def check_model_shape(model, path) -> None:

@@ -114,7 +114,8 @@ def _check_size(image, name: str) -> None:
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise DigitnetError(
-            f"{name}: is {width}×{height} pixels, over the {MAX_PIXELS // 1_000_000}-megapixel limit; scale it down first"
+            f"{name}: is {width}×{height} pixels, over the {MAX_PIXELS // 1_000_000}-megapixel limit; "
+            "scale it down first"
         )
     if width < 1 or height < 1:
         raise DigitnetError(f"{name}: has no pixels ({width}×{height})")

@@ -76,7 +76,8 @@ class ImagePrediction:
         return any(reading.unsure for reading in self.digits)
 
     def line(self, top: int = 1, *, verb: str = "") -> str:
-        """``path: 7 (98.2%)`` (and the next ``top - 1`` candidates), or ``path: 2026  (2 99%, 0 98%, …)``; unsure flagged."""
+        """``path: 7 (98.2%)`` (and the next ``top - 1`` candidates), or ``path: 2026  (2 99%, 0 98%, …)``;
+        unsure flagged."""
         if self.prediction is None:
             return self._number_line(verb)
         best = self.prediction
@@ -135,7 +136,7 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
         inks = [one_digit_ink(page.strokes)]
     else:
         inks = split_touching(find_digits(page), lambda inks: ask(np.stack(images_of(inks))))
-    found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks)) if image28.any()]
+    found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks), strict=True) if image28.any()]
     if not found:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
     probabilities = ask(np.stack([image28 for _, image28 in found]))
@@ -143,7 +144,7 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
         path=name,
         digits=tuple(
             DigitReading(to_prediction(probs), image28, digit_box(ink, page, gray.size))
-            for (ink, image28), probs in zip(found, probabilities)
+            for (ink, image28), probs in zip(found, probabilities, strict=True)
         ),
     )
 
@@ -223,7 +224,8 @@ def read_pictures(
 
 
 def preprocessed_paths(results, folder: Path, inputs=()) -> list[list[Path]]:
-    """For each result, one PNG per digit in ``folder``: ``STEM.png`` for one digit, ``STEM-1.png``, ``STEM-2.png``… for a number.
+    """For each result, one PNG per digit in ``folder``: ``STEM.png`` for one digit,
+    ``STEM-1.png``, ``STEM-2.png``… for a number.
 
     Names are distinct and never one of the inputs: a stem already taken becomes
     ``STEM-2``, ``STEM-3``… (``x-2.png``, or ``x-2-1.png`` for a number).

@@ -152,7 +152,10 @@ def load(path, *, on_fallback=None):
 def fallback_hint(path, reason: str) -> str:
     if not litert_available():
         return f"note: {path}: answered through TensorFlow (slow to start) because {reason}"
-    return f"note: {path}: answered through TensorFlow (slow to start) because {reason}; run `digitnet export {path}` to write its fast LiteRT twin"
+    return (
+        f"note: {path}: answered through TensorFlow (slow to start) because {reason}; "
+        f"run `digitnet export {path}` to write its fast LiteRT twin"
+    )
 
 
 def _open_twin(path: Path) -> LiteRTRunner:
@@ -177,7 +180,8 @@ def _open_twin(path: Path) -> LiteRTRunner:
         raise TwinUnusable(f"{twin.name} is not the file recorded as its twin (changed, truncated or replaced)")
     if not litert_available():
         raise TwinUnusable(
-            "the ai-edge-litert package that runs its LiteRT twin is not installed; `pip install ai-edge-litert` (where it has wheels) makes it fast"
+            "the ai-edge-litert package that runs its LiteRT twin is not installed; "
+            "`pip install ai-edge-litert` (where it has wheels) makes it fast"
         )
     try:
         return open_litert(twin)

@@ -80,7 +80,7 @@ class Predictor:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_path, *, on_fallback=None) -> "Predictor":
+    def load(cls, model_path, *, on_fallback=None) -> Predictor:
         """Through ``runtime.load``: LiteRT when the model's twin matches, so no TensorFlow to boot."""
         from .modelio import read_metadata
         from .runtime import load
@@ -118,7 +118,7 @@ class Predictor:
         reading = read_picture(self.model, picture, ask=self.batch_probabilities)  # DigitnetError for a blank pad
         answer = reading.as_json()
         del answer["path"]
-        for digit, shown in zip(reading.digits, answer["digits"]):
+        for digit, shown in zip(reading.digits, answer["digits"], strict=True):
             shown["preprocessed"] = png_data_url(digit.image)
         answer["preprocessed"] = answer["digits"][0]["preprocessed"] if len(reading.digits) == 1 else None
         return answer

@@ -12,6 +12,10 @@ import pytest  # noqa: E402
 
 from synth import make_digits, write_idx_folder, write_npz  # noqa: E402
 
+# tests/faults.py's fixtures (read_only_folder, tiny_disk) for every test module, which
+# then import only its helper functions (fill_disk_after, leftovers) by name.
+pytest_plugins = ["faults"]
+
 N_TRAIN = 400
 N_TEST = 100
 

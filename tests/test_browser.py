@@ -184,7 +184,7 @@ def draw_strokes(driver, strokes, *, kind: str = "mouse", step_px: float = 8.0) 
     for stroke in strokes:
         pointer.move_to_location(*viewport(stroke[0]))
         pointer.pointer_down()
-        for a, b in zip(stroke, stroke[1:]):
+        for a, b in zip(stroke, stroke[1:], strict=False):
             (ax, ay), (bx, by) = viewport(a), viewport(b)
             steps = max(1, int(math.hypot(bx - ax, by - ay) / step_px))
             for i in range(1, steps + 1):

@@ -16,6 +16,7 @@ from digitnet.check import check_index, parse_index, predict_probabilities
 from digitnet.cli import cli
 from digitnet.data import load_dataset
 from digitnet.errors import UsageError
+
 from synth import write_idx_folder
 
 LINE = re.compile(r"^index (\d+): predicted (\d) \((\d+\.\d)%\) · true (\d) · (correct|WRONG)$")

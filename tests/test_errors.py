@@ -24,7 +24,7 @@ from digitnet.cli import check, cli, train
 from digitnet.data import IDX_NAMES, write_idx
 from digitnet.errors import DigitnetError
 
-from faults import fill_disk_after, leftovers, read_only_folder  # noqa: F401  (fixture)
+from faults import fill_disk_after, leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
 N_TEST = 100  # the conftest's synthetic test split
@@ -147,7 +147,7 @@ def test_prompt_ends_on_empty_line_and_end_of_input(idx_dir, model_file):
         assert result.stdout.count("index 3: predicted") == 1 and "index 9" not in result.stdout
 
 
-# --------------------------------------------------------------------------- model files, for every command that reads one
+# --------------------------------------------------------------------------- model files: every command that reads one
 
 
 def _bad_models(folder: Path, good: Path) -> dict:
@@ -342,7 +342,7 @@ def test_bundled_data_damaged(tmp_path, monkeypatch, model_file):
 # --------------------------------------------------------------------------- output
 
 
-def test_output_problems_are_found_before_training(tmp_path, idx_dir, read_only_folder, monkeypatch, no_training):  # noqa: F811
+def test_output_problems_are_found_before_training(tmp_path, idx_dir, read_only_folder, monkeypatch, no_training):
     (tmp_path / "taken.keras").mkdir()
     (tmp_path / "m.keras.json").mkdir()
     cases = [

@@ -25,7 +25,6 @@ from digitnet.evaluate import (
     precision_recall,
 )
 
-
 # --------------------------------------------------------------------------- metrics on hand-made cases
 
 # Six images: true 0,0,1,2,2,2 predicted 0,1,1,2,0,2.

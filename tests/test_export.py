@@ -24,7 +24,8 @@ from digitnet.modelio import (
 )
 
 LINE = re.compile(
-    r"wrote (\S+) \((LiteRT|SavedModel), (float32|int8), (\d+\.\d\d) MB\) in [\d.]+ s; test accuracy (\d+\.\d\d)% on 100 images through (.+)$"
+    r"wrote (\S+) \((LiteRT|SavedModel), (float32|int8), (\d+\.\d\d) MB\) in [\d.]+ s; "
+    r"test accuracy (\d+\.\d\d)% on 100 images through (.+)$"
 )
 
 

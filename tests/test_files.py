@@ -14,7 +14,7 @@ from digitnet import files
 from digitnet.errors import DigitnetError, UsageError
 from digitnet.files import atomic_path, atomic_paths, check_figure_path, check_writable
 
-from faults import fill_disk_after, leftovers, read_only_folder  # noqa: F401  (fixture)
+from faults import fill_disk_after, leftovers
 
 
 @pytest.fixture

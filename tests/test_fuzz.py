@@ -141,7 +141,7 @@ def test_idx_any_header_any_payload(dims, payload):
         assert isinstance(result, DigitnetError)
 
 
-@pytest.mark.parametrize("raw, expected", zip(VALID_IDX, [IMAGES, LABELS, IMAGES, LABELS]))
+@pytest.mark.parametrize("raw, expected", zip(VALID_IDX, [IMAGES, LABELS, IMAGES, LABELS], strict=True))
 def test_idx_unmutated_files_come_back_exactly(raw, expected):
     np.testing.assert_array_equal(idx_from_bytes(raw, "x"), expected)
 
@@ -202,7 +202,10 @@ DESCRS = [
 def test_npz_any_npy_header(descr, fortran, shape, payload):
     """Hand-written .npy headers (negative or huge shapes, odd dtypes) over arbitrary data."""
     shape_text = "(" + "".join(f"{d}, " for d in shape) + ")"
-    text = f"{{'descr': {descr if descr.startswith(('[', '(', chr(39))) else repr(descr)}, 'fortran_order': {fortran}, 'shape': {shape_text}, }}"
+    text = (
+        f"{{'descr': {descr if descr.startswith(('[', '(', chr(39))) else repr(descr)}, "
+        f"'fortran_order': {fortran}, 'shape': {shape_text}, }}"
+    )
     header = text.encode("latin1")
     header += b" " * ((-(len(header) + 11)) % 64) + b"\n"
     member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload

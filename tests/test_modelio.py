@@ -19,7 +19,7 @@ from digitnet.check import predict_probabilities
 from digitnet.errors import DigitnetError, UsageError
 from digitnet.modelio import check_model_output, find_code, load_model, metadata_path, read_metadata, save_model
 
-from faults import fill_disk_after, leftovers, read_only_folder, tiny_disk  # noqa: F401  (fixtures)
+from faults import fill_disk_after, leftovers
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digitnet"
 

@@ -17,6 +17,7 @@ from digitnet.check import Prediction
 from digitnet.cli import check, cli
 from digitnet.digit import image_to_digit
 from digitnet.predict import DigitReading, ImagePrediction, find_images, preprocessed_paths
+
 from synth import render_digit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_one_line_per_picture_with_digit_and_probability(pictures, trained_model
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == 3
-    for line, path in zip(lines, pictures["good"]):
+    for line, path in zip(lines, pictures["good"], strict=True):
         match = LINE.match(line)
         assert match and match["path"] == str(path), line
         assert 0 < float(match["p"]) <= 100

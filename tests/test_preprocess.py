@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from digitnet.errors import DigitnetError
 from digitnet.digit import FIT_SIZE, image_to_digit, prepare_image
+from digitnet.errors import DigitnetError
 from digitnet.pictures import MAX_PIXELS, load_image
 from digitnet.preprocess import to_model_input
+
 from synth import render_digit
 
 BLANK = "no ink found — is the page blank?"

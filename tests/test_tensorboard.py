@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from digitnet.cli import cli
 from digitnet.tensorboard_run import new_run_dir
 
-from faults import leftovers, read_only_folder  # noqa: F401  (fixture)
+from faults import leftovers
 
 RUN_NAME = re.compile(r"^m-(mlp|linear|cnn)-\d{8}-\d{6}$")
 
@@ -212,7 +212,7 @@ def test_without_logdir_no_callback_is_made_and_nothing_is_written(idx_dir, tmp_
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["m.history.png", "m.keras", "m.keras.json", "m.tflite"]
 
 
-def test_bad_logdirs_fail_before_training_with_one_line(idx_dir, tmp_path, read_only_folder, no_training):  # noqa: F811
+def test_bad_logdirs_fail_before_training_with_one_line(idx_dir, tmp_path, read_only_folder, no_training):
     (tmp_path / "a-file").write_text("not a folder")
     cases = [
         (tmp_path / "a-file", "a-file: is not a folder; choose another --logdir"),

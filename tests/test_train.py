@@ -13,6 +13,7 @@ from PIL import Image
 from digitnet.cli import cli
 from digitnet.data import load_dataset
 from digitnet.train import train_model
+
 from synth import write_idx_folder
 
 # The tuned defaults are made for 60,000 images; on 400 they would give one step per
