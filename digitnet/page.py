@@ -43,15 +43,16 @@ MIN_INK_CONTRAST = 0.10
 NOISE_SIGMAS = 5.0
 # A stroke is where the ink reaches this fraction of the pen's typical strength.
 STROKE_FRACTION = 0.35
-# Two pieces are one digit when the narrower lies this much within the other's columns (digits
-# of a number stand side by side, their boxes apart),
-SAME_COLUMNS = 0.25
+# Two pieces are one digit when the narrower lies this much within the other's columns and they
+# share this much of the wider's (neighbours in a number, slanted, overlap only at their edges),
+SAME_COLUMNS = 0.5
+WIDER_COLUMNS = 0.3
 # or they are stacked (overlapping by at most this fraction of the shorter's height),
 # or the smaller is this short beside the line of digits (a bar, a dot, a broken-off end).
 STACKED_OVERLAP = 0.35
 PIECE_HEIGHT = 0.5
 # A short piece with no columns in common joins a digit at most this far away (× line height).
-PIECE_GAP = 0.1
+PIECE_GAP = 0.03
 # A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
 MARGIN = 0.06
 # Strokes wider than this × their height may be digits that touch: the network decides.
@@ -375,12 +376,13 @@ def _shared_columns(piece: Blob, other: Blob) -> int:
 
 
 def _one_digit(piece: Blob, other: Blob) -> bool:
-    """Two pieces of one digit: a quarter or more in the same columns (digits of a number stand side by
-    side, their boxes apart), or one above the other (digits of a number share most rows)
-    with any columns in common (a slanted "1" broken in the middle)."""
+    """Two pieces of one digit: largely in the same columns (a 9's loop beside its stem, an 8
+    in two pieces), or one above the other (digits of a number share most rows) with any
+    columns in common (a slanted "1" broken in the middle)."""
     shared_rows = min(piece.rows.stop, other.rows.stop) - max(piece.rows.start, other.rows.start)
     shared_columns = _shared_columns(piece, other)
-    if shared_columns >= SAME_COLUMNS * min(piece.width, other.width):
+    narrower, wider = sorted((piece.width, other.width))
+    if shared_columns >= SAME_COLUMNS * narrower and shared_columns >= WIDER_COLUMNS * wider:
         return True
     return shared_columns > 0 and shared_rows <= STACKED_OVERLAP * min(piece.height, other.height)
 

@@ -133,10 +133,10 @@ def _one_digit_page(*strokes):
 @pytest.mark.parametrize(
     "strokes",
     [
-        # a 9: the loop, and its stem starting beside the loop's right side, apart from it
+        # a 9: the loop, and its stem starting under the loop's right side, apart from it
         (
             [(150, 60), (110, 70), (105, 110), (140, 125), (170, 100), (165, 65), (150, 60)],
-            [(185, 95), (180, 160), (172, 230)],
+            [(172, 122), (165, 170), (150, 232)],
         ),
         # an 8 in two pieces whose boxes overlap in rows: the top loop reaches down into the bottom one
         (
@@ -152,6 +152,16 @@ def _one_digit_page(*strokes):
 )
 def test_a_digit_in_pieces_is_one_digit(strokes):
     assert len(found(_one_digit_page(*strokes))) == 1
+
+
+def test_a_slanted_one_leaning_into_its_neighbours_columns_is_its_own_digit():
+    """Close digits overlap in columns when slanted, but only at their edges."""
+    page = Image.new("L", (340, 280), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((60, 40, 140, 110), outline=0, width=9)  # an 8
+    draw.ellipse((55, 105, 145, 190), outline=0, width=9)
+    draw.line([(190, 50), (135, 235)], fill=0, width=9)  # a 1 leaning left under the 8, clear of its strokes
+    assert len(found(np.asarray(page))) == 2
 
 
 # --------------------------------------------------------------------------- touching digits
