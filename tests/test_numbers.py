@@ -145,8 +145,8 @@ def _one_digit_page(*strokes):
         ),
         # a slanted 1 broken in the middle
         ([(190, 50), (165, 130)], [(160, 148), (135, 230)]),
-        # a 5 whose bar was written just beside the top of its body
-        ([(105, 60), (100, 130), (150, 125), (170, 170), (150, 215), (100, 210)], [(112, 60), (190, 60)]),
+        # a 5 whose bar was written just right of its body, sharing no column
+        ([(105, 60), (100, 130), (150, 125), (170, 170), (150, 215), (100, 210)], [(177, 60), (230, 60)]),
     ],
     ids=["9-loop-apart", "8-broken", "1-broken", "5-bar-beside"],
 )
