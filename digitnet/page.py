@@ -43,12 +43,16 @@ MIN_INK_CONTRAST = 0.10
 NOISE_SIGMAS = 5.0
 # A stroke is where the ink reaches this fraction of the pen's typical strength.
 STROKE_FRACTION = 0.35
-# Two pieces are one digit when the narrower lies this much within the other's columns...
+# Two pieces are one digit when the narrower lies this much within the other's columns and they
+# share this much of the wider's (neighbours in a number, slanted, overlap only at their edges),
 SAME_COLUMNS = 0.5
-# ... and they are stacked (overlapping by at most this fraction of the shorter's height)
+WIDER_COLUMNS = 0.3
+# or they are stacked (overlapping by at most this fraction of the shorter's height),
 # or the smaller is this short beside the line of digits (a bar, a dot, a broken-off end).
 STACKED_OVERLAP = 0.35
 PIECE_HEIGHT = 0.5
+# A short piece with no columns in common joins a digit at most this far away (× line height).
+PIECE_GAP = 0.03
 # A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
 MARGIN = 0.06
 # Strokes wider than this × their height may be digits that touch: the network decides.
@@ -335,16 +339,21 @@ def _page_edges(labels, blobs) -> set:
 def _on_the_line(strokes, main: Blob):
     """The strokes that share rows with the line of writing (the main stroke's band)."""
     margin = 0.5 * main.height
-    return [blob for blob in strokes if blob.rows.stop > main.rows.start - margin and blob.rows.start < main.rows.stop + margin]
+    return [
+        blob
+        for blob in strokes
+        if blob.rows.stop > main.rows.start - margin and blob.rows.start < main.rows.stop + margin
+    ]
 
 
 def _pieces_joined(strokes) -> list[list[Blob]]:
     """Group strokes into digits, left to right.
 
     Taken tallest first: a stroke nearly as tall as the line is a digit of its own
-    unless it lies in the columns of one already found and the two are stacked (the
-    halves of a broken 8); a shorter piece (the bar of a 5, a broken-off end) joins
-    the digit whose columns it shares most, or stands alone when it shares none.
+    unless it belongs with one already found (``_one_digit``: the halves of a broken 8,
+    the loop of a 9 beside its stem); a shorter piece (the bar of a 5, a broken-off end)
+    joins the digit whose columns it shares most, or the nearest one within PIECE_GAP
+    of the line's height, or stands alone.
     """
     line_height = max(blob.height for blob in strokes)
     groups = []
@@ -352,7 +361,9 @@ def _pieces_joined(strokes) -> list[list[Blob]]:
         shared = [max(_shared_columns(blob, other) for other in group) for group in groups]
         best = max(range(len(groups)), key=shared.__getitem__, default=None)
         short = blob.height < PIECE_HEIGHT * line_height
-        if best is not None and shared[best] > 0 and (short or any(_stacked(blob, other) for other in groups[best])):
+        if best is not None and short and shared[best] > -PIECE_GAP * line_height:
+            groups[best].append(blob)
+        elif best is not None and any(_one_digit(blob, other) for other in groups[best]):
             groups[best].append(blob)
         else:
             groups.append([blob])
@@ -360,14 +371,20 @@ def _pieces_joined(strokes) -> list[list[Blob]]:
 
 
 def _shared_columns(piece: Blob, other: Blob) -> int:
+    """How many columns the two share (negative: the gap between them)."""
     return min(piece.cols.stop, other.cols.stop) - max(piece.cols.start, other.cols.start)
 
 
-def _stacked(piece: Blob, other: Blob) -> bool:
-    """One above the other: mostly the same columns, hardly any of the same rows."""
+def _one_digit(piece: Blob, other: Blob) -> bool:
+    """Two pieces of one digit: largely in the same columns (a 9's loop beside its stem, an 8
+    in two pieces), or one above the other (digits of a number share most rows) with any
+    columns in common (a slanted "1" broken in the middle)."""
     shared_rows = min(piece.rows.stop, other.rows.stop) - max(piece.rows.start, other.rows.start)
-    same_columns = _shared_columns(piece, other) >= SAME_COLUMNS * min(piece.width, other.width)
-    return same_columns and shared_rows <= STACKED_OVERLAP * min(piece.height, other.height)
+    shared_columns = _shared_columns(piece, other)
+    narrower, wider = sorted((piece.width, other.width))
+    if shared_columns >= SAME_COLUMNS * narrower and shared_columns >= WIDER_COLUMNS * wider:
+        return True
+    return shared_columns > 0 and shared_rows <= STACKED_OVERLAP * min(piece.height, other.height)
 
 
 # --------------------------------------------------------------------------- touching digits

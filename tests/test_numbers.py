@@ -32,7 +32,9 @@ def number_picture(digits, *, gap: int = 10, seed: int = 0, margin: int = 40) ->
     x = margin
     for ink in inks:
         top = margin + (height - 2 * margin - ink.shape[0]) // 2
-        page[top : top + ink.shape[0], x : x + ink.shape[1]] = np.maximum(page[top : top + ink.shape[0], x : x + ink.shape[1]], ink)
+        page[top : top + ink.shape[0], x : x + ink.shape[1]] = np.maximum(
+            page[top : top + ink.shape[0], x : x + ink.shape[1]], ink
+        )
         x += ink.shape[1] + gap
     return 255 - page
 
@@ -119,6 +121,49 @@ def test_a_blank_page_is_the_usual_error():
         found(np.full((100, 300), 240, dtype=np.uint8))
 
 
+def _one_digit_page(*strokes):
+    """One digit drawn as separate pieces on a page: each a polyline of (x, y) points."""
+    page = Image.new("L", (300, 300), 255)
+    draw = ImageDraw.Draw(page)
+    for points in strokes:
+        draw.line(points, fill=0, width=9, joint="curve")
+    return np.asarray(page)
+
+
+@pytest.mark.parametrize(
+    "strokes",
+    [
+        # a 9: the loop, and its stem starting under the loop's right side, apart from it
+        (
+            [(150, 60), (110, 70), (105, 110), (140, 125), (170, 100), (165, 65), (150, 60)],
+            [(172, 122), (165, 170), (150, 232)],
+        ),
+        # an 8 in two pieces whose boxes overlap in rows: the top loop reaches down into the bottom one
+        (
+            [(150, 60), (115, 80), (150, 130), (185, 160), (160, 175)],
+            [(145, 150), (112, 190), (150, 235), (190, 205), (178, 120), (185, 80), (165, 60)],
+        ),
+        # a slanted 1 broken in the middle
+        ([(190, 50), (165, 130)], [(160, 148), (135, 230)]),
+        # a 5 whose bar was written just right of its body, sharing no column
+        ([(105, 60), (100, 130), (150, 125), (170, 170), (150, 215), (100, 210)], [(177, 60), (230, 60)]),
+    ],
+    ids=["9-loop-apart", "8-broken", "1-broken", "5-bar-beside"],
+)
+def test_a_digit_in_pieces_is_one_digit(strokes):
+    assert len(found(_one_digit_page(*strokes))) == 1
+
+
+def test_a_slanted_one_leaning_into_its_neighbours_columns_is_its_own_digit():
+    """Close digits overlap in columns when slanted, but only at their edges."""
+    page = Image.new("L", (340, 280), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((60, 40, 140, 110), outline=0, width=9)  # an 8
+    draw.ellipse((55, 105, 145, 190), outline=0, width=9)
+    draw.line([(190, 50), (135, 235)], fill=0, width=9)  # a 1 leaning left under the 8, clear of its strokes
+    assert len(found(np.asarray(page))) == 2
+
+
 # --------------------------------------------------------------------------- touching digits
 
 
@@ -198,7 +243,10 @@ def test_predict_json_has_the_number_and_each_digit(number_file, trained_model_p
 def test_predict_line_for_a_number(number_file, trained_model_path):
     result = run(["predict", number_file, "--model", trained_model_path])
     assert result.exit_code == 0, result.output
-    assert re.fullmatch(rf"{re.escape(str(number_file))}: \d{{3}}  \(\d \d+%, \d \d+%, \d \d+%\)(  \[unsure: digit [\d, ]+ below 50%\])?", result.stdout.strip())
+    assert re.fullmatch(
+        rf"{re.escape(str(number_file))}: \d{{3}}  \(\d \d+%, \d \d+%, \d \d+%\)(  \[unsure: digit [\d, ]+ below 50%\])?",
+        result.stdout.strip(),
+    )
 
 
 def test_single_reads_the_whole_picture_as_one_digit(number_file, trained_model_path):
