@@ -32,7 +32,6 @@ THICK_STROKE_RATIO = 0.14
 PEN_SCALE_SIDE = 200
 
 
-
 def digit_box(ink: Ink, page: Page, picture_size, *, reach: bool = False):
     """The strokes' bounding box (or the whole mask's) with a cell of margin in the full picture's pixels: (left, top, right, bottom)."""
     import math

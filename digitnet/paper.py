@@ -49,7 +49,6 @@ def terms(degree: int):
     return [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i)]
 
 
-
 def ink_and_paper(page):
     """Decide the polarity: (ink is dark?, ink made bright, the paper's fitted level).
 
@@ -92,11 +91,15 @@ def fit_paper(ink) -> Paper:
     rows, cols = height // block, width // block
     if min(rows, cols) < 8:
         band = max(1, round(0.04 * min(height, width)))
-        border = np.concatenate([ink[:band].ravel(), ink[-band:].ravel(), ink[:, :band].ravel(), ink[:, -band:].ravel()])
+        border = np.concatenate(
+            [ink[:band].ravel(), ink[-band:].ravel(), ink[:, :band].ravel(), ink[:, -band:].ravel()]
+        )
         paper = Paper([float(np.median(border))], 0, ink.shape)
         return paper
     cut = ink[: rows * block, : cols * block]
-    medians = np.median(cut.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2).ravel()
+    medians = np.median(
+        cut.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2
+    ).ravel()
     ys, xs = np.mgrid[0:rows, 0:cols]
     u = (2 * (xs.ravel() + 0.5) * block / width - 1).astype(np.float64)
     v = (2 * (ys.ravel() + 0.5) * block / height - 1).astype(np.float64)
@@ -128,7 +131,6 @@ def noise_sigma(signal) -> float:
 
     centre = np.median(signal)
     return float(1.4826 * np.median(np.abs(signal - centre)))
-
 
 
 def box_mean3(values):

@@ -145,12 +145,16 @@ def main(argv=None):
     make.add_argument("--source", choices=("train", "test"), default="test")
     make.add_argument("--start", type=int, default=5000, help="first MNIST index used")
     make.add_argument("--seed", type=int, default=1)
-    scorer = commands.add_parser("score", help="whole-number accuracy of a `digitnet predict --json` output on such a set")
+    scorer = commands.add_parser(
+        "score", help="whole-number accuracy of a `digitnet predict --json` output on such a set"
+    )
     scorer.add_argument("json_path", type=Path)
     scorer.add_argument("--show-wrong", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "make":
-        paths = make_set(args.folder, layout=args.layout, count=args.count, source=args.source, start=args.start, seed=args.seed)
+        paths = make_set(
+            args.folder, layout=args.layout, count=args.count, source=args.source, start=args.start, seed=args.seed
+        )
         print(f"wrote {len(paths)} pictures to {args.folder}")
     else:
         result = score(args.json_path)
