@@ -33,7 +33,10 @@ PEN_SCALE_SIDE = 200
 
 
 def digit_box(ink: Ink, page: Page, picture_size, *, reach: bool = False):
-    """The strokes' bounding box (or the whole mask's) with a cell of margin in the full picture's pixels: (left, top, right, bottom)."""
+    """The strokes' bounding box (or the whole mask's) with a cell of margin, in the full picture's pixels.
+
+    Returned as (left, top, right, bottom).
+    """
     import math
 
     left, top, right, bottom = ink.box(reach=reach)

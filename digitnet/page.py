@@ -90,7 +90,7 @@ class Ink:
     strokes: object = None
 
     def box(self, *, reach: bool = False):
-        """(left, top, right, bottom) of the strokes (or of the whole mask) in analysis pixels, with a cell of margin."""
+        """(left, top, right, bottom) of the strokes (or the whole mask) in analysis pixels, a cell of margin."""
         import numpy as np
 
         mask = self.mask if reach or self.strokes is None else self.strokes

@@ -40,7 +40,7 @@ class Paper:
         u = 2 * xs / self.shape[1] - 1
         v = 2 * ys / self.shape[0] - 1
         level = np.zeros((height, width), dtype=np.float32)
-        for coefficient, (i, j) in zip(self.coefficients, terms(self.degree)):
+        for coefficient, (i, j) in zip(self.coefficients, terms(self.degree), strict=True):
             level += np.float32(coefficient) * np.outer(v**j, u**i)
         return np.clip(level, self.low, self.high)
 

@@ -125,7 +125,7 @@ def score(json_path: Path) -> dict:
     results = json.loads(Path(json_path).read_text())
     exact = [r for r in results if r["number"] == number_of(r["path"])]
     counted = [r for r in results if len(r["number"]) == len(number_of(r["path"]))]
-    digits_right = sum(a == b for r in counted for a, b in zip(r["number"], number_of(r["path"])))
+    digits_right = sum(a == b for r in counted for a, b in zip(r["number"], number_of(r["path"]), strict=True))
     return {
         "pictures": len(results),
         "exact": len(exact) / max(1, len(results)),
@@ -159,7 +159,8 @@ def main(argv=None):
     else:
         result = score(args.json_path)
         print(
-            f"{result['pictures']} pictures: number exact {result['exact']:.2%}, digit count right {result['count_right']:.2%}, "
+            f"{result['pictures']} pictures: number exact {result['exact']:.2%}, "
+            f"digit count right {result['count_right']:.2%}, "
             f"digits right where the count is {result['digits_right_where_counted']:.2%}"
         )
         if args.show_wrong:

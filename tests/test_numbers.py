@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
-from synth import render_digit
 
 from digitnet.cli import cli
 from digitnet.page import Ink, analyse_page, find_digits, split_touching
 from digitnet.pictures import grayscale
+
+from synth import render_digit
 
 HEIGHT = 120  # each digit's canvas: synth draws a digit about 60% of it tall
 
@@ -58,7 +59,7 @@ def ink_columns(pixels):
     """Runs of inked columns: (first, last) of each stretch of ink, left to right."""
     inked = (pixels < 128).any(axis=0).astype(np.int8)
     edges = np.diff(np.concatenate([[0], inked, [0]]))
-    return list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1))
+    return list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1, strict=True))
 
 
 # --------------------------------------------------------------------------- finding digits
@@ -71,7 +72,7 @@ def test_digits_with_gaps_are_found_left_to_right_with_their_boxes(digits):
     assert len(boxes) == len(digits)
     assert [box[0] for box in boxes] == sorted(box[0] for box in boxes)
     # Each box holds exactly one stretch of ink, all of it, and little else.
-    for (left, top, right, bottom), (first, last) in zip(boxes, ink_columns(pixels)):
+    for (left, top, right, bottom), (first, last) in zip(boxes, ink_columns(pixels), strict=True):
         assert left <= first and last < right
         assert right - left <= (last - first + 1) + 12
         assert 0 <= top < bottom <= pixels.shape[0]
@@ -244,7 +245,8 @@ def test_predict_line_for_a_number(number_file, trained_model_path):
     result = run(["predict", number_file, "--model", trained_model_path])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
-        rf"{re.escape(str(number_file))}: \d{{3}}  \(\d \d+%, \d \d+%, \d \d+%\)(  \[unsure: digit [\d, ]+ below 50%\])?",
+        rf"{re.escape(str(number_file))}: \d{{3}}  \(\d \d+%, \d \d+%, \d \d+%\)"
+        r"(  \[unsure: digit [\d, ]+ below 50%\])?",
         result.stdout.strip(),
     )
 
