@@ -10,6 +10,14 @@ from .preprocess import to_model_input
 
 # A Keras model passed in directly is wrapped once, not on every call (the prompt loop).
 _keras_runners = weakref.WeakKeyDictionary()
+# Probabilities in JSON are rounded to this many places: LiteRT and Keras differ only in the
+# 6th–7th decimal (≤ 3.2e-6 measured), so either runtime writes the same JSON.
+JSON_DECIMALS = 5
+
+
+def json_probability(p) -> float:
+    """A probability as JSON carries it (see JSON_DECIMALS)."""
+    return round(float(p), JSON_DECIMALS)
 
 
 @dataclasses.dataclass(frozen=True)

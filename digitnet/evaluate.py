@@ -11,14 +11,13 @@ import dataclasses
 import json
 import time
 
-from .check import predict_probabilities
+from .check import JSON_DECIMALS, predict_probabilities
 from .data import NUM_CLASSES
 
 # Probabilities are clipped away from 0 before the log, as Keras does, so one
 # confidently wrong image adds a large but finite amount to the loss.
 LOSS_EPSILON = 1e-7
 GALLERY_SIZE = 25
-JSON_DECIMALS = 5
 
 
 @dataclasses.dataclass

@@ -42,10 +42,12 @@ class DigitReading:
         return self.prediction.confidence < UNSURE_BELOW
 
     def as_json(self) -> dict:
+        from .check import json_probability
+
         return {
             "digit": self.prediction.digit,
-            "confidence": self.prediction.confidence,
-            "probabilities": list(self.prediction.probabilities),
+            "confidence": json_probability(self.prediction.confidence),
+            "probabilities": [json_probability(p) for p in self.prediction.probabilities],
             "box": list(self.box),
         }
 
@@ -99,12 +101,14 @@ class ImagePrediction:
 
     def as_json(self) -> dict:
         """Today's one-digit fields (null for a number of several digits), the number and each digit."""
+        from .check import json_probability
+
         one = self.prediction
         return {
             "path": self.path,
             "digit": one.digit if one else None,
-            "confidence": one.confidence if one else min(r.prediction.confidence for r in self.digits),
-            "probabilities": list(one.probabilities) if one else None,
+            "confidence": json_probability(min(r.prediction.confidence for r in self.digits)),
+            "probabilities": [json_probability(p) for p in one.probabilities] if one else None,
             "unsure": self.unsure,
             "number": self.number,
             "digits": [reading.as_json() for reading in self.digits],

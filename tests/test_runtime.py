@@ -269,3 +269,33 @@ def test_without_litert_installed_keras_answers_and_the_hint_says_what_to_instal
     assert len(hints) == 1 and "pip install ai-edge-litert" in hints[0] and "digitnet export" not in hints[0]
     with pytest.raises(DigitnetError, match="needs the ai-edge-litert package"):
         runtime.load(twin_path(models["mlp"]))
+
+
+def test_predict_json_is_the_same_on_both_paths(models, idx_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from digitnet.cli import cli
+    from digitnet.data import load_dataset
+
+    digits = load_dataset(idx_dir).test.images[:12]
+    for i, digit in enumerate(digits):  # dark ink on white paper, each in its own picture
+        Image.fromarray(255 - np.kron(digit, np.ones((4, 4), dtype=np.uint8))).save(tmp_path / f"d{i:02d}.png")
+    (tmp_path / "slow").mkdir()
+    no_twin = copy_model(models["mlp"], tmp_path / "slow", twin=False)
+    outputs = []
+    for model in (models["mlp"], no_twin):
+        result = CliRunner().invoke(cli, ["predict", str(tmp_path), "--model", str(model), "--json"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    fast, slow = (json.loads(output) for output in outputs)
+    assert len(fast) == len(digits)
+
+    def without_probabilities(row):
+        digits = [{k: v for k, v in d.items() if k not in ("confidence", "probabilities")} for d in row["digits"]]
+        return {**{k: v for k, v in row.items() if k not in ("confidence", "probabilities")}, "digits": digits}
+
+    # The same digits, numbers, boxes and flags; the probabilities, rounded to 5 places, within the
+    # runtimes' own difference (≤ 1e-5) — a value on a rounding boundary may differ in its last place.
+    assert [without_probabilities(r) for r in fast] == [without_probabilities(r) for r in slow]
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], rtol=0, atol=1e-5 + 1e-9)

@@ -19,7 +19,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from digitnet.check import JSON_DECIMALS
+
 from synth import render_digit
+
+JSON_ROUNDING = 0.5 * 10**-JSON_DECIMALS  # the most rounding JSON probabilities moves one
 
 SILENT_CLIENT_TIMEOUT = 2.0  # the test server drops silent clients after this long
 
@@ -132,14 +136,17 @@ def test_predict_a_drawn_digit(server, predictor):
     assert payload["number"] == str(payload["digit"]) and len(payload["digits"]) == 1
     probabilities = np.array(payload["probabilities"])
     assert probabilities.shape == (10,)
-    assert probabilities.sum() == pytest.approx(1.0, abs=1e-6)
+    assert probabilities.sum() == pytest.approx(1.0, abs=10 * JSON_ROUNDING)
+    assert all(round(p, JSON_DECIMALS) == p for p in payload["probabilities"])
     assert payload["digit"] == int(probabilities.argmax())
     assert payload["confidence"] == pytest.approx(probabilities.max())
     # The preview is exactly the image the model was given, via the shared preprocessing.
     seen = decode_data_url(payload["preprocessed"])
     expected = prepare_image(load_image(body))
     np.testing.assert_array_equal(seen, expected)
-    np.testing.assert_allclose(probabilities, predict_probabilities(predictor.model, expected)[0], atol=1e-6)
+    np.testing.assert_allclose(
+        probabilities, predict_probabilities(predictor.model, expected)[0], rtol=0, atol=JSON_ROUNDING + 1e-9
+    )
 
 
 def test_predict_a_drawn_number(server):
