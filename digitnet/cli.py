@@ -1,48 +1,26 @@
 """The command line: `digitnet train | check | …`, also behind model.py and DigitChecker.py.
 
-This layer parses options, calls the use-case functions and turns DigitnetError into
-one line on stderr with exit status 2 (usage) or 1 (anything else).  It imports
+This layer parses options and calls the use-case functions; ``exits.reports_errors``
+turns their failures into one line on stderr with exit status 2 (usage) or 1 (anything
+else), and ``command_figures`` saves the figures they print.  It imports
 nothing heavy at module level, so `digitnet --help` answers at once.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import signal
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
+from .command_figures import check_figure_paths, plot_digit, plot_number, save_evaluation_figures
 from .errors import DigitnetError
+from .exits import reports_errors
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 ARCH_CHOICES = ("mlp", "linear", "cnn")  # checked against models.ARCHITECTURES in the tests
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-
-
-class Terminated(BaseException):
-    """Raised in the main thread when SIGTERM arrives, so clean-up code runs."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
-def _as_click_error(exc: DigitnetError) -> click.ClickException:
-    from .errors import one_line
-
-    error = click.ClickException(one_line(str(exc)))
-    error.exit_code = exc.exit_code
-    return error
-
-
-def _stopped(how: str) -> None:
-    # On a terminal, first end the line a progress bar may have left open.
-    click.echo(("\n" if sys.stderr.isatty() else "") + f"digitnet: {how}; no file was left half-written", err=True)
 
 
 def finite_float(ctx, param, value):
@@ -52,65 +30,6 @@ def finite_float(ctx, param, value):
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not a number", ctx=ctx, param=param)
     return value
-
-
-def reports_errors(func):
-    """Add --verbose/--debug and report failures as one line, never a traceback.
-
-    KeyboardInterrupt exits 130 and SIGTERM 143 after clean-up (temporary files are
-    removed by the code that made them).  --debug lets every exception through.
-    """
-
-    @click.option("--verbose", is_flag=True, help="Show TensorFlow's own log messages.")
-    @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
-    @functools.wraps(func)
-    def wrapper(*args, debug: bool, verbose: bool, **kwargs):
-        from .backend import configure_logging
-
-        configure_logging(verbose)
-        previous = None
-        try:
-            previous = signal.signal(signal.SIGTERM, _raise_terminated)
-        except ValueError:  # not the main thread (e.g. inside a test runner's worker)
-            pass
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except DigitnetError as exc:
-            if debug:
-                raise
-            raise _as_click_error(exc) from None
-        except KeyboardInterrupt:
-            if debug:
-                raise
-            _stopped("interrupted")
-            sys.exit(EXIT_SIGINT)
-        except Terminated:
-            if debug:
-                raise
-            _stopped("terminated")
-            sys.exit(EXIT_SIGTERM)
-        except BrokenPipeError:
-            # The reader went away (`digitnet predict ... | head -1`): not an error worth a
-            # message.  Point stdout at /dev/null so the final flush at exit cannot fail again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(1)
-        except Exception as exc:
-            if debug:
-                raise
-            from .errors import one_line
-
-            message = one_line(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else ""
-            raise click.ClickException(
-                f"unexpected {type(exc).__name__}{': ' + message if message else ''} "
-                "(run again with --debug for details)"
-            ) from None
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-
-    return wrapper
 
 
 data_option = click.option(
@@ -340,7 +259,7 @@ def _check_one(model, test, index, plot_path, no_plot, show):
     result = check_index(model, test, index)
     click.echo(result.line())
     if not no_plot:
-        _plot_digit(result.image, result.prediction, result.label, plot_path or Path(f"digit_{result.index}.png"), show)
+        plot_digit(result.image, result.prediction, result.label, plot_path or Path(f"digit_{result.index}.png"), show)
 
 
 def _check_image(image_path, model_path, plot_path, no_plot, show):
@@ -355,38 +274,9 @@ def _check_image(image_path, model_path, plot_path, no_plot, show):
         return
     path = plot_path or Path(f"{Path(image_path).stem}_prediction.png")
     if result.prediction is not None:
-        _plot_digit(result.image, result.prediction, None, path, show)
+        plot_digit(result.image, result.prediction, None, path, show)
     else:
-        _plot_number(picture, result, path, show)
-
-
-def _plot_number(picture, result, path, show):
-    from . import plots
-
-    fig = plots.new_figure(plots.number_figsize(len(result.digits)), interactive=show)
-    plots.number_figure(
-        picture, [(r.box, r.prediction.digit, r.prediction.probabilities) for r in result.digits], fig=fig
-    )
-    _show_or_save(fig, path, show)
-
-
-def _plot_digit(image, prediction, label, path, show):
-    from . import plots
-
-    fig = plots.new_figure(plots.DIGIT_FIGSIZE, interactive=show)
-    plots.digit_figure(image, prediction.probabilities, predicted=prediction.digit, label=label, fig=fig)
-    _show_or_save(fig, path, show)
-
-
-def _show_or_save(fig, path, show):
-    from . import plots
-
-    if show and plots.show(fig):
-        return
-    if show:
-        click.echo("no display for a window; saving the figure instead", err=True)
-    plots.save_figure(fig, path)
-    click.echo(f"figure: {path}")
+        plot_number(picture, result, path, show)
 
 
 def _prompt_loop(model, test, plot_path, no_plot, show):
@@ -515,7 +405,6 @@ def draw(model_path, port, host, open_browser, log_requests):
 
 
 def _open_browser(url: str) -> None:
-    import os
     import webbrowser
 
     # Without a display, webbrowser would start a text browser inside this terminal.
@@ -555,11 +444,11 @@ def evaluate(model_path, data, confusion_path, mistakes_path, no_plot, as_json):
     from .evaluate import evaluate_model, per_digit_table
 
     if not no_plot:
-        _check_figure_paths(confusion_path, mistakes_path)  # before the slow model load
+        check_figure_paths(confusion_path, mistakes_path)  # before the slow model load
     test = load_dataset(data, splits=("test",))
     model = load_runner(model_path)
     evaluation = evaluate_model(model, test.test)
-    figures = None if no_plot else _save_evaluation_figures(evaluation, test.test, confusion_path, mistakes_path)
+    figures = None if no_plot else save_evaluation_figures(evaluation, test.test, confusion_path, mistakes_path)
     if as_json:
         click.echo(evaluation.to_json(model=str(model_path), data=test.source, figures=figures))
         return
@@ -574,38 +463,6 @@ def evaluate(model_path, data, confusion_path, mistakes_path, no_plot, as_json):
         click.echo()
         click.echo(f"confusion matrix: {figures['confusion']}")
         click.echo(f"mistakes:         {figures['mistakes']}")
-
-
-def _check_figure_paths(*paths) -> None:
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    from .errors import UsageError
-    from .files import check_writable
-
-    if len({p.resolve() for p in paths}) < len(paths):
-        raise UsageError("--confusion and --mistakes name the same file; give them different names")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    for path in paths:
-        suffix = path.suffix.lstrip(".").lower()
-        if suffix and suffix not in formats:
-            raise UsageError(f"{path}: cannot save a figure as .{suffix}; use one of .{', .'.join(sorted(formats))}")
-        check_writable(path)
-
-
-def _save_evaluation_figures(evaluation, split, confusion_path, mistakes_path) -> dict:
-    from . import plots
-
-    plots.save_figure(plots.confusion_figure(evaluation.confusion), confusion_path)
-    worst = evaluation.confident_mistakes()
-    gallery = plots.mistakes_figure(
-        split.images[worst],
-        evaluation.predictions[worst],
-        evaluation.labels[worst],
-        evaluation.confidences[worst],
-        total_mistakes=evaluation.mistake_count,
-    )
-    plots.save_figure(gallery, mistakes_path)
-    return {"confusion": str(confusion_path), "mistakes": str(mistakes_path)}
 
 
 # --------------------------------------------------------------------------- export

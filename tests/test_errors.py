@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from digitnet import cli as cli_module
 from digitnet.cli import check, cli, train
 from digitnet.data import IDX_NAMES, write_idx
 from digitnet.errors import DigitnetError
+from digitnet.exits import Terminated
 
 from faults import fill_disk_after, leftovers
 
@@ -464,7 +464,7 @@ def test_multi_line_digitnet_error_is_flattened(monkeypatch, model_file):
 
 
 def test_interrupt_and_terminate_inside_a_command(monkeypatch):
-    for exc, code, word in ((KeyboardInterrupt(), 130, "interrupted"), (cli_module.Terminated(), 143, "terminated")):
+    for exc, code, word in ((KeyboardInterrupt(), 130, "interrupted"), (Terminated(), 143, "terminated")):
 
         def stop(*args, exc=exc, **kwargs):
             raise exc
