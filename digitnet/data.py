@@ -1,32 +1,34 @@
-"""Reading MNIST-style data: IDX files (gzipped or not), Keras-style .npz, bundled MNIST.
+"""Reading MNIST-style data sets: IDX folders, Keras-style .npz, the bundled MNIST.
 
 Every reader returns plain uint8 arrays — images (N, 28, 28) and labels (N,) in 0–9 —
 or raises DigitnetError with one line saying what is wrong.  Nothing a data file
-says is trusted before it is checked:
-
-* sizes declared in IDX and .npy headers are compared with the bytes actually
-  present (and, for compressed data, with a plausible compression ratio) before
-  anything large is allocated, and data is read in chunks, never past the
-  declared size — so a lying header, a truncated file or a gzip/zip bomb is
-  refused instead of exhausting memory;
-* .npz files are read member by member with NumPy's header parser only: object
-  arrays are refused before their data is touched, nothing is ever unpickled.
+says is trusted before it is checked: IDX files are read by ``idx`` (sizes checked
+against the bytes present, chunked, never past the declared size), and .npz files
+member by member with NumPy's header parser only, through the same bounded reading:
+object arrays are refused before their data is touched, nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
-import io
 import os
-import struct
 import zipfile
 import zlib
 from importlib import resources
 from pathlib import Path
 
-from .errors import DigitnetError
+from .errors import DigitnetError, reason
+from .idx import (
+    CHUNK,
+    DATA_HINT,
+    MAX_IDX_PAYLOAD,
+    check_expansion,
+    idx_from_bytes,
+    product,
+    read_at_most,
+    truncated,
+)
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -49,19 +51,8 @@ NPZ_KEYS = {
 BUNDLED = "bundled MNIST"
 CHECKSUM_FILE = "SHA256SUMS"
 
-_IDX_UBYTE = 0x08
-# Far above any 28×28 ten-class set (MNIST's largest file holds 47 MB, EMNIST's
-# 0.55 GB), far below a size that could exhaust memory: more is refused unread.
-MAX_IDX_PAYLOAD = 1 << 31
 MAX_FILE_BYTES = MAX_IDX_PAYLOAD + (1 << 20)
-# Real digit images compress 2–10×; a file that claims to expand more than this
-# (beyond a small allowance) is damaged or a decompression bomb.
-MAX_EXPANSION = 100
-EXPANSION_ALLOWANCE = 64 << 20
 MAX_NPY_ITEMSIZE = 8
-_CHUNK = 1 << 22
-_GZIP_MAGIC = b"\x1f\x8b"
-_DATA_HINT = "--data takes a folder with the four MNIST IDX files or a .npz with x_train, y_train, x_test, y_test"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,157 +83,6 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- IDX
-
-
-def parse_idx(raw, *, name: str = "IDX data", compressed_size: int | None = None):
-    """Parse an IDX file's bytes (or a binary stream) into a uint8 NumPy array.
-
-    Only unsigned-byte IDX (the MNIST kind) is accepted.  ``raw`` may be ``bytes`` or
-    a readable binary stream (a file, or a GzipFile — then pass ``compressed_size``
-    so an implausible expansion is refused before it is decompressed).  The data is
-    read in chunks and never past the size the header declares.
-    """
-    import numpy as np
-
-    stream = io.BytesIO(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
-    try:
-        dims = _read_idx_header(stream, name)
-        size = _product(dims)
-        if size > MAX_IDX_PAYLOAD:
-            raise DigitnetError(
-                f"{name}: IDX header claims {size:,} bytes of data, more than any digit set holds; the file is damaged"
-            )
-        _check_expansion(size, compressed_size, name)
-        available = _bytes_left(stream)
-        if available is not None and available < size:
-            raise _truncated(name, size, available)
-        payload = _read_at_most(stream, size)
-        if len(payload) < size:
-            raise _truncated(name, size, len(payload))
-        if stream.read(1):
-            raise DigitnetError(
-                f"{name}: has data past what its IDX header declares; the file is damaged or not MNIST-format"
-            )
-    except EOFError as exc:
-        raise DigitnetError(f"{name}: is truncated (the compressed data ends early); download it again") from exc
-    except (OSError, zlib.error) as exc:
-        # gzip raises BadGzipFile (an OSError) or zlib.error on damaged data.
-        raise DigitnetError(f"{name}: cannot be read ({_reason(exc)}); download it again") from exc
-    try:
-        return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
-    except ValueError as exc:  # e.g. a zero dimension beside absurdly large ones
-        raise DigitnetError(f"{name}: IDX dimensions {dims} do not form an array; the file is damaged") from exc
-
-
-def _read_idx_header(stream, name: str) -> tuple[int, ...]:
-    magic = _read_exact(stream, 4, name)
-    if magic[0] != 0 or magic[1] != 0:
-        raise DigitnetError(f"{name}: not an IDX file (bad magic number {magic.hex()}); {_DATA_HINT}")
-    if magic[2] != _IDX_UBYTE:
-        raise DigitnetError(
-            f"{name}: IDX element type 0x{magic[2]:02x} is not supported; digitnet reads unsigned-byte (0x08) IDX files"
-        )
-    ndim = magic[3]
-    if ndim < 1:
-        raise DigitnetError(f"{name}: IDX header declares no dimensions; the file is damaged")
-    return struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, name))
-
-
-def _read_exact(stream, n: int, name: str) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise DigitnetError(f"{name}: too short for an IDX header ({len(data)} of {n} bytes); {_DATA_HINT}")
-    return data
-
-
-def _read_at_most(stream, size: int) -> bytearray:
-    """Up to ``size`` bytes, in chunks: memory grows only with data really there."""
-    payload = bytearray()
-    while len(payload) < size:
-        chunk = stream.read(min(_CHUNK, size - len(payload)))
-        if not chunk:
-            break
-        payload += chunk
-    return payload
-
-
-def _bytes_left(stream) -> int | None:
-    """Bytes left in an uncompressed stream, when it can be known without reading."""
-    if isinstance(stream, io.BytesIO):
-        with stream.getbuffer() as view:
-            return view.nbytes - stream.tell()
-    if isinstance(stream, (io.BufferedReader, io.FileIO)):
-        try:
-            return os.fstat(stream.fileno()).st_size - stream.tell()
-        except (OSError, ValueError):
-            return None
-    return None
-
-
-def _check_expansion(declared: int, compressed: int | None, name: str) -> None:
-    if compressed is None or declared <= EXPANSION_ALLOWANCE:
-        return
-    if declared > MAX_EXPANSION * max(compressed, 1):
-        raise DigitnetError(
-            f"{name}: claims {declared:,} bytes from {compressed:,} compressed bytes, far more than real data "
-            "compresses to (a damaged file or a decompression bomb); refused"
-        )
-
-
-def _truncated(name: str, declared: int, present: int) -> DigitnetError:
-    return DigitnetError(
-        f"{name}: truncated: the header declares {declared:,} bytes of data but the file holds {present:,}; "
-        "download it again"
-    )
-
-
-def _product(dims) -> int:
-    size = 1
-    for d in dims:
-        size *= int(d)
-    return size
-
-
-def read_idx(path):
-    """Read one IDX file from disk, gzipped (recognised by its magic bytes) or not."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            compressed_size = os.fstat(f.fileno()).st_size
-            gzipped = f.read(2) == _GZIP_MAGIC
-            f.seek(0)
-            if gzipped:
-                with gzip.GzipFile(fileobj=f) as gz:
-                    return parse_idx(gz, name=str(path), compressed_size=compressed_size)
-            return parse_idx(f, name=str(path))
-    except FileNotFoundError:
-        raise DigitnetError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DigitnetError(f"{path}: is a folder, not an IDX file") from None
-    except OSError as exc:
-        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from None
-
-
-def idx_from_bytes(data: bytes, name: str):
-    """Parse the bytes of an IDX file, gzipped or not."""
-    if data[:2] == _GZIP_MAGIC:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-            return parse_idx(gz, name=name, compressed_size=len(data))
-    return parse_idx(data, name=name)
-
-
-def write_idx(path, array) -> None:
-    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz), atomically."""
-    import numpy as np
-
-    from .files import atomic_path
-
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    gzipped = str(path).endswith(".gz")
-    with atomic_path(path) as tmp:
-        with (gzip.open if gzipped else open)(tmp, "wb") as f:
-            f.write(header + array.tobytes())
 
 
 # --------------------------------------------------------------------------- validation
@@ -296,7 +136,7 @@ def _bundled_reader():
         sums = _read_checksums((root / CHECKSUM_FILE).read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise DigitnetError(
-            f"{BUNDLED}: {CHECKSUM_FILE} is missing or unreadable ({_reason(exc)}); reinstall digitnet"
+            f"{BUNDLED}: {CHECKSUM_FILE} is missing or unreadable ({reason(exc)}); reinstall digitnet"
         ) from None
 
     def read(split, kind, required):
@@ -305,7 +145,7 @@ def _bundled_reader():
             return name, (root / name).read_bytes()
         except OSError as exc:
             raise DigitnetError(
-                f"{BUNDLED}: {name} is missing from the package ({_reason(exc)}); reinstall digitnet"
+                f"{BUNDLED}: {name} is missing from the package ({reason(exc)}); reinstall digitnet"
             ) from None
 
     return read, sums
@@ -323,7 +163,7 @@ def _folder_reader(folder: Path):
                 raise DigitnetError(f"{path}: is {path.stat().st_size:,} bytes, too large for a 28×28 digit set")
             return path.name, path.read_bytes()
         except OSError as exc:
-            raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from None
+            raise DigitnetError(f"{path}: cannot be read ({reason(exc)})") from None
 
     sums_path = folder / CHECKSUM_FILE
     sums = None
@@ -331,7 +171,7 @@ def _folder_reader(folder: Path):
         try:
             sums = _read_checksums(sums_path.read_text(errors="replace"))
         except OSError as exc:
-            raise DigitnetError(f"{sums_path}: cannot be read ({_reason(exc)})") from None
+            raise DigitnetError(f"{sums_path}: cannot be read ({reason(exc)})") from None
     return read, sums
 
 
@@ -343,7 +183,7 @@ def _find_idx(folder: Path, split: str, kind: str, required: bool) -> Path | Non
     if not required:
         return None
     names = " or ".join(n + "[.gz]" for n in IDX_NAMES[(split, kind)])
-    raise DigitnetError(f"{folder}: no {split} {kind} file ({names}); {_DATA_HINT}")
+    raise DigitnetError(f"{folder}: no {split} {kind} file ({names}); {DATA_HINT}")
 
 
 def _read_checksums(text: str) -> dict[str, str]:
@@ -440,16 +280,16 @@ def _load_npz(path: Path, splits) -> tuple[dict[str, Split], str]:
     ) as exc:
         # zipfile raises NotImplementedError for unknown compression, RuntimeError for
         # encrypted members, ValueError for some damaged headers.
-        raise DigitnetError(f"{path}: not a valid .npz file ({_reason(exc)}); {_DATA_HINT}") from None
+        raise DigitnetError(f"{path}: not a valid .npz file ({reason(exc)}); {DATA_HINT}") from None
     except OSError as exc:
-        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)})") from None
+        raise DigitnetError(f"{path}: cannot be read ({reason(exc)})") from None
 
 
 def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str):
     """One .npy array from an open .npz, checked before its data is read."""
     import numpy as np
 
-    _check_expansion(info.file_size, info.compress_size, name)
+    check_expansion(info.file_size, info.compress_size, name)
     with archive.open(info) as f:
         try:
             version = np.lib.format.read_magic(f)
@@ -462,7 +302,7 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str)
         except DigitnetError:
             raise
         except Exception as exc:  # NumPy's header parser raises several types on damage
-            raise DigitnetError(f"{name}: not a valid .npy array ({_reason(exc)})") from None
+            raise DigitnetError(f"{name}: not a valid .npy array ({reason(exc)})") from None
         if dtype.hasobject:
             raise DigitnetError(
                 f"{name}: holds Python objects, which could run code when unpickled; "
@@ -472,15 +312,15 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str)
             raise DigitnetError(f"{name}: has dtype {dtype}, expected integers 0–255 (uint8)")
         if any(not isinstance(d, int) or d < 0 for d in shape):
             raise DigitnetError(f"{name}: .npy header has an invalid shape {shape}")
-        nbytes = _product(shape) * dtype.itemsize
+        nbytes = product(shape) * dtype.itemsize
         if nbytes > MAX_IDX_PAYLOAD:
             raise DigitnetError(f"{name}: declares {nbytes:,} bytes of data, more than any digit set holds")
         header_end = f.tell()
         if header_end + nbytes > info.file_size:
-            raise _truncated(name, nbytes, max(info.file_size - header_end, 0))
-        payload = _read_at_most(f, nbytes)
+            raise truncated(name, nbytes, max(info.file_size - header_end, 0))
+        payload = read_at_most(f, nbytes)
         if len(payload) < nbytes:
-            raise _truncated(name, nbytes, len(payload))
+            raise truncated(name, nbytes, len(payload))
     array = np.frombuffer(payload, dtype=dtype)
     if fortran_order:
         return array.reshape(shape[::-1]).transpose()
@@ -490,7 +330,7 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str)
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
+        for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -526,19 +366,15 @@ def load_dataset(data: str | os.PathLike | None = None, *, splits=SPLITS) -> Dat
                     f"{path}: is a single IDX file; give the folder that holds all four: --data {path.parent}"
                 )
             if path.suffix.lower() != ".npz" and not zipfile.is_zipfile(path):
-                raise DigitnetError(f"{path}: is neither a folder of IDX files nor a .npz file; {_DATA_HINT}")
+                raise DigitnetError(f"{path}: is neither a folder of IDX files nor a .npz file; {DATA_HINT}")
             loaded, sha = _load_npz(path, splits)
         elif not path.exists():
-            raise DigitnetError(f"{path}: no such file or folder; {_DATA_HINT}")
+            raise DigitnetError(f"{path}: no such file or folder; {DATA_HINT}")
         else:
-            raise DigitnetError(f"{path}: not a regular file or folder; {_DATA_HINT}")
+            raise DigitnetError(f"{path}: not a regular file or folder; {DATA_HINT}")
     return Dataset(train=loaded.get("train"), test=loaded.get("test"), source=where, sha256=sha)
 
 
 def _looks_like_idx(path: Path) -> bool:
     name = path.name.removesuffix(".gz")
     return any(name in names for names in IDX_NAMES.values())
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

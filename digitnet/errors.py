@@ -27,3 +27,8 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` with line breaks and runs of spaces collapsed, cut to ``limit`` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, in a few words: an OSError's own text ("Permission denied"), else the message."""
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -25,7 +25,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .errors import DigitnetError
+from .errors import DigitnetError, reason
 
 # Any output needs a little room; checked before work starts, not as a guarantee.
 MIN_FREE_BYTES = 1 << 20
@@ -55,7 +55,7 @@ def check_writable(path, *, option: str = "--output", min_free_bytes: int = MIN_
         with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as exc:
-        raise DigitnetError(f"{folder}: cannot write here ({_reason(exc)}); choose another {option}") from None
+        raise DigitnetError(f"{folder}: cannot write here ({reason(exc)}); choose another {option}") from None
     free = _free_bytes(folder)
     if free is not None and free < min_free_bytes:
         raise DigitnetError(
@@ -128,7 +128,7 @@ def atomic_paths(*paths, suffixes=None):
         _replace_all(list(zip(temporaries, targets, strict=True)))
     except OSError as exc:
         raise DigitnetError(
-            f"{current}: could not be written ({_reason(exc)}); {_advice(exc)}; any previous file is unchanged"
+            f"{current}: could not be written ({reason(exc)}); {_advice(exc)}; any previous file is unchanged"
         ) from exc
     finally:
         for tmp in temporaries:
@@ -256,10 +256,6 @@ def current_umask() -> int:
     mask = os.umask(0o022)  # elsewhere the only way to read it is to set it
     os.umask(mask)
     return mask
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _advice(exc: OSError) -> str:

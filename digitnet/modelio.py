@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from .data import IMAGE_SHAPE, NUM_CLASSES
-from .errors import DigitnetError, UsageError, one_line
+from .errors import DigitnetError, UsageError, one_line, reason
 from .files import atomic_paths, check_writable
 
 DEFAULT_MODEL = "model.keras"
@@ -252,7 +252,7 @@ def inspect_model_file(path) -> str | None:
     except DigitnetError:
         raise
     except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError...
-        raise DigitnetError(f"{path}: is damaged or truncated ({one_line(_reason(exc), 120)}); {_HINT}") from None
+        raise DigitnetError(f"{path}: is damaged or truncated ({one_line(reason(exc), 120)}); {_HINT}") from None
     config = _parse_json(config_bytes)
     if not isinstance(config, dict) or "class_name" not in config:
         raise DigitnetError(
@@ -285,7 +285,7 @@ def _check_is_model_file(path: Path) -> None:
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError as exc:
-        raise DigitnetError(f"{path}: cannot be read ({_reason(exc)}); check its permissions") from None
+        raise DigitnetError(f"{path}: cannot be read ({reason(exc)}); check its permissions") from None
     if not head:
         raise DigitnetError(f"{path}: is empty (0 bytes), not a Keras model; {_HINT}")
     if head == _HDF5_SIGNATURE:
@@ -389,7 +389,3 @@ def check_model_shape(model, path) -> None:
         raise DigitnetError(
             f"{path}: outputs shape {out_shape}, not ten digit classes; it is not a digit classifier for digitnet"
         )
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from digitnet.data import IDX_NAMES, write_idx
+from digitnet.data import IDX_NAMES
+from digitnet.idx import write_idx
 
 
 def render_digit(digit: int, rng: np.random.Generator, *, canvas: int = 28) -> np.ndarray:

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from digitnet import data
-from digitnet.data import IDX_NAMES, load_dataset, parse_idx, read_idx, write_idx
+from digitnet.data import IDX_NAMES, load_dataset
 from digitnet.errors import DigitnetError
+from digitnet.idx import parse_idx, read_idx, write_idx
 
 from synth import write_idx_folder, write_npz
 

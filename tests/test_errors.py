@@ -20,9 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from digitnet.cli import check, cli, train
-from digitnet.data import IDX_NAMES, write_idx
+from digitnet.data import IDX_NAMES
 from digitnet.errors import DigitnetError
 from digitnet.exits import Terminated
+from digitnet.idx import write_idx
 
 from faults import fill_disk_after, leftovers
 

@@ -21,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digitnet.data import idx_from_bytes, load_dataset, parse_idx
+from digitnet.data import load_dataset
 from digitnet.errors import DigitnetError
+from digitnet.idx import idx_from_bytes, parse_idx
 
 BOUNDED = settings(
     max_examples=150,
