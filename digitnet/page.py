@@ -5,7 +5,7 @@ strength, a mask of the strokes).  Its connected strokes (``scipy.ndimage.label`
 are sorted out: specks of dirt, the lines of ruled paper and the paper's edge are
 dropped; pieces of one digit (the bar of a 5, a broken stroke) are joined; what is
 left, read left to right, are the digits.  Digits whose strokes touch are split
-afterwards, where the network reads the halves best (``split_touching``).
+afterwards (``touching.split_touching``).
 
 An ``Ink`` is one digit's strokes: a boolean mask over the analysed page (at
 ``cell`` analysis pixels per mask cell) that the digit module cuts out and scales.
@@ -55,15 +55,6 @@ PIECE_HEIGHT = 0.5
 PIECE_GAP = 0.03
 # A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
 MARGIN = 0.06
-# Strokes wider than this × their height may be digits that touch: the network decides.
-TOUCHING_ASPECT = 1.3
-# ... and wider than this are split whatever the network says about the whole.
-SURELY_TOUCHING_ASPECT = 1.6
-# The only stroke on the page is cut only when wider than this × its height (a wide digit is likelier).
-LONE_ASPECT = 2.0
-# Cuts tried across a touching pair: evenly spaced between these fractions of its width.
-CUT_RANGE = (0.2, 0.8)
-CUT_COUNT = 13
 
 
 @dataclasses.dataclass
@@ -385,86 +376,3 @@ def _one_digit(piece: Blob, other: Blob) -> bool:
     if shared_columns >= SAME_COLUMNS * narrower and shared_columns >= WIDER_COLUMNS * wider:
         return True
     return shared_columns > 0 and shared_rows <= STACKED_OVERLAP * min(piece.height, other.height)
-
-
-# --------------------------------------------------------------------------- touching digits
-
-
-def split_touching(inks, read) -> list[Ink]:
-    """``inks`` with each stroke that holds touching digits cut where the network reads the parts best.
-
-    ``read(inks)`` gives the network's probabilities (N, 10) for a list of strokes, in
-    one batched call.  A stroke wide for the line's height is tried whole and cut at
-    CUT_COUNT columns; the cut whose two parts are read most confidently (geometric
-    mean of the two) wins if it beats the whole — or always, when the stroke is far
-    too wide for one digit.  The parts are tried again (three digits in a row touch).
-    """
-    if len(inks) == 1:
-        return _split_lone(inks[0], read)
-    height = line_height(inks)
-    return [part for ink in inks for part in _split(ink, read, height)]
-
-
-def _split_lone(ink: Ink, read) -> list[Ink]:
-    """The only stroke on the page is cut only when far too wide for one digit.
-
-    A picture of one wide digit (a sprawling 2, a 5 with a long bar) is the common
-    case; the network's choice between it whole and cut in two is not to be trusted
-    there (on the one-digit sets it cut 13 digits in 1000).
-    """
-    left, top, right, bottom = ink.box()
-    if right - left <= LONE_ASPECT * (bottom - top):
-        return [ink]
-    return _split(ink, read, bottom - top)
-
-
-def _split(ink: Ink, read, height: int, depth: int = 0) -> list[Ink]:
-    import numpy as np
-
-    left, top, right, bottom = ink.box()
-    if depth >= 5 or right - left <= TOUCHING_ASPECT * max(bottom - top, height):
-        return [ink]
-    pairs = _cuts(ink)
-    if not pairs:
-        return [ink]
-    confidence = read([ink] + [part for pair in pairs for part in pair]).max(axis=1)
-    both = np.sqrt(confidence[1::2] * confidence[2::2])
-    best = int(np.argmax(both))
-    surely = right - left > SURELY_TOUCHING_ASPECT * max(bottom - top, height)
-    if not surely and both[best] <= confidence[0]:
-        return [ink]
-    before, after = pairs[best]
-    return _split(before, read, height, depth + 1) + _split(after, read, height, depth + 1)
-
-
-def _cuts(ink: Ink) -> list[tuple[Ink, Ink]]:
-    """The strokes cut in two at CUT_COUNT columns across the middle: (left part, right part) each."""
-    import numpy as np
-
-    left, _, right, _ = ink.box()
-    first, last = (left + fraction * (right - left) for fraction in CUT_RANGE)
-    pairs = []
-    strokes = ink.mask if ink.strokes is None else ink.strokes
-    for column in np.unique(np.round(np.linspace(first, last, CUT_COUNT) / ink.cell).astype(int)):
-        if strokes[:, :column].any() and strokes[:, column:].any():
-            pairs.append((_columns(ink, slice(None, column)), _columns(ink, slice(column, None))))
-    return pairs
-
-
-def _columns(ink: Ink, columns: slice) -> Ink:
-    """The part of ``ink`` in ``columns`` (mask and strokes alike)."""
-    import numpy as np
-
-    def kept(mask):
-        if mask is None:
-            return None
-        part = np.zeros_like(mask)
-        part[:, columns] = mask[:, columns]
-        return part
-
-    return Ink(kept(ink.mask), ink.cell, kept(ink.strokes))
-
-
-def line_height(inks) -> int:
-    """The height of the tallest digit: the size of the line of writing."""
-    return max(ink.box()[3] - ink.box()[1] for ink in inks)

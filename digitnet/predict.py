@@ -1,7 +1,7 @@
 """Reading the digits in people's own pictures: the use case behind `digitnet predict`.
 
-Each picture is read as a number: ``page`` finds its digits left to right (digits
-whose strokes touch are cut where the network reads the halves best), ``digit`` makes
+Each picture is read as a number: ``page`` finds its digits left to right (``touching``
+cuts digits whose strokes touch), ``digit`` makes
 each an MNIST-style 28×28 image, and all of them go, in one batch, through
 ``check.predict_probabilities`` — the same path test digits take.  A picture of one
 digit reads exactly as before; ``single=True`` takes the whole picture as one digit.
@@ -126,8 +126,9 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
 
     from .check import predict_probabilities, to_prediction
     from .digit import digit_box
-    from .page import analyse_page, find_digits, one_digit_ink, split_touching
+    from .page import analyse_page, find_digits, one_digit_ink
     from .pictures import grayscale
+    from .touching import split_touching
 
     ask = ask or (lambda images: predict_probabilities(model, images))
     gray = grayscale(image)
@@ -139,7 +140,7 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     if single:
         inks = [one_digit_ink(page.strokes)]
     else:
-        inks = split_touching(find_digits(page), lambda inks: ask(np.stack(images_of(inks))))
+        inks = split_touching(find_digits(page), lambda inks: ask(np.stack(images_of(inks))), strokes=page.strokes)
     found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks), strict=True) if image28.any()]
     if not found:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")

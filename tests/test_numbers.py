@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw
 
 from digitnet.check import JSON_DECIMALS
 from digitnet.cli import cli
-from digitnet.page import Ink, analyse_page, find_digits, split_touching
+from digitnet.page import Ink, analyse_page, find_digits
+from digitnet.touching import least_ink_path, seams_of, split_touching, stroke_width
 from digitnet.pictures import grayscale
 
 from synth import render_digit
@@ -171,40 +172,85 @@ def test_a_slanted_one_leaning_into_its_neighbours_columns_is_its_own_digit():
 # --------------------------------------------------------------------------- touching digits
 
 
-def test_touching_digits_are_cut_where_the_reader_reads_the_parts_best():
-    """Two rings that touch: the (stand-in) network is sure of a part only when it is one ring wide."""
-    page = Image.new("L", (400, 200), 255)
+def rings(*boxes, line=None, size=(400, 200)):
+    """Rings (ellipse outlines 10 px wide) at ``boxes`` and an upright bar at column ``line``: the page analysed."""
+    page = Image.new("L", size, 255)
     draw = ImageDraw.Draw(page)
-    draw.ellipse((60, 40, 160, 160), outline=0, width=10)
-    draw.ellipse((155, 40, 255, 160), outline=0, width=10)
-    draw.line([(320, 40), (320, 160)], fill=0, width=10)  # and a 1 beside them
-    gray = grayscale(page)
-    analysed = analyse_page(gray, "rings")
-    inks = find_digits(analysed)
-    assert len(inks) == 2  # the rings are one connected stroke
+    for box in boxes:
+        draw.ellipse(box, outline=0, width=10)
+    if line is not None:
+        draw.line([(line, 40), (line, 160)], fill=0, width=10)
+    return analyse_page(grayscale(page), "rings")
 
-    calls = []
+
+def reader_sure_of(width_of_one_digit, calls=None):
+    """A stand-in network: sure of a "0" when a part is ``width_of_one_digit`` wide, less so the more it differs."""
 
     def read(parts):
-        calls.append(len(parts))
-        confidence = [max(0.05, 1 - abs((p.box()[2] - p.box()[0]) - ring) / ring) for p in parts]
-        probabilities = np.full((len(parts), 10), 0.0)
+        if calls is not None:
+            calls.append(len(parts))
+        widths = np.array([part.box()[2] - part.box()[0] for part in parts], dtype=float)
+        confidence = np.clip(1 - np.abs(widths - width_of_one_digit) / width_of_one_digit, 0.05, 0.99)
+        probabilities = np.zeros((len(parts), 10))
         probabilities[:, 0] = confidence
-        probabilities[:, 1] = 1 - np.array(confidence)
+        probabilities[:, 1] = 1 - confidence
         return probabilities
 
+    return read
+
+
+def test_touching_digits_are_cut_where_they_meet():
+    """Two rings that touch and a 1 beside them: the rings are cut at the point where they meet."""
+    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), line=320)
+    inks = find_digits(analysed)
+    assert len(inks) == 2  # the rings are one connected stroke
+    calls = []
     ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
-    parts = split_touching(inks, read)
+    parts = split_touching(inks, reader_sure_of(ring, calls), strokes=analysed.strokes)
     assert len(parts) == 3
-    cut = parts[1].box()[0]
     scale = analysed.shape[1] / 400
-    assert abs(cut - 158 * scale) < 0.06 * 400 * scale  # at the touching point
-    assert calls[0] > 2  # the whole and every candidate pair, in one batch
+    assert abs(parts[1].box()[0] - 158 * scale) < 0.04 * 400 * scale  # at the touching point
+    assert abs(parts[0].box()[2] - 158 * scale) < 0.04 * 400 * scale
+    assert parts[2] is inks[1]  # the 1 comes as it was found
+    assert len(calls) == 1 and calls[0] > 3  # every candidate span, in one batch
 
 
-def test_a_wide_digit_alone_on_the_page_is_not_cut():
-    ink = Ink(np.pad(np.ones((40, 70), dtype=bool), 10))
-    assert split_touching([ink], lambda parts: pytest.fail("no need to ask the network")) == [ink]
+def test_a_wide_ring_is_not_cut_when_the_network_is_as_sure_of_its_halves():
+    """A wide 0 alone: every cut through it crosses two strokes, so halves read as surely as the whole lose."""
+    analysed = rings((40, 40, 180, 160), size=(220, 200))
+    inks = find_digits(analysed)
+
+    def equally_sure(parts):
+        probabilities = np.full((len(parts), 10), 0.01 / 9)
+        probabilities[:, 0] = 0.99
+        return probabilities
+
+    assert split_touching(inks, equally_sure, strokes=analysed.strokes) == inks
+
+
+def test_seams_cross_one_stroke_where_rings_meet_and_two_through_a_ring():
+    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160))
+    strokes = analysed.strokes
+    height = find_digits(analysed)[0].box()[3] - find_digits(analysed)[0].box()[1]
+    seams, crossed = seams_of(strokes, height)
+    assert crossed[0] == crossed[-1] == 0.0  # the two ends
+    scale = analysed.shape[1] / 400
+    meeting = min(range(1, len(seams) - 1), key=lambda n: abs(seams[n].mean() - 158 * scale))
+    assert crossed[meeting] <= 1.3
+    through_a_ring = [c for seam, c in zip(seams, crossed, strict=True) if abs(seam.mean() - 110 * scale) < 5 * scale]
+    assert all(c >= 1.7 for c in through_a_ring)
+    assert 9 * scale <= stroke_width(strokes) <= 14 * scale  # drawn 10 wide; the stroke mask takes its soft edges
+
+
+def test_the_least_ink_path_goes_through_the_gap():
+    strokes = np.zeros((30, 20), dtype=bool)
+    strokes[:, :8] = True
+    strokes[:, 11:] = True
+    strokes[10:14, 8:11] = True  # a bridge: the path must cross it, nothing else
+    path = least_ink_path(strokes, start=3)
+    assert strokes[np.arange(30), path].sum() == 4  # the bridge's rows, where any column is inked
+    outside = np.r_[0:10, 14:30]
+    assert ((8 <= path[outside]) & (path[outside] <= 10)).all()
 
 
 def test_a_digit_of_ordinary_width_is_not_cut():
