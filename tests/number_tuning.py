@@ -145,7 +145,7 @@ def main(argv=None):
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/number-tuning"))
     parser.add_argument(
-        "--count", type=int, default=None, help="pictures per layout (default 200 to fit, 150 to check)"
+        "--count", type=int, default=None, help="pictures per layout (default: 200 to fit, 150 to check)"
     )
     args = parser.parse_args(argv)
 

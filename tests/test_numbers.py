@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw
 from digitnet.check import JSON_DECIMALS
 from digitnet.cli import cli
 from digitnet.page import Ink, analyse_page, find_digits
-from digitnet.touching import least_ink_path, seams_of, split_touching, stroke_width
 from digitnet.pictures import grayscale
+from digitnet.touching import least_ink_path, seams_of, split_touching, stroke_width
 
 from synth import render_digit
 
