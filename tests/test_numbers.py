@@ -18,7 +18,7 @@ from digitnet.check import JSON_DECIMALS
 from digitnet.cli import cli
 from digitnet.page import Ink, analyse_page, find_digits
 from digitnet.pictures import grayscale
-from digitnet.touching import least_ink_path, seams_of, split_touching, stroke_width
+from digitnet.touching import Span, best_row, least_ink_path, seams_of, span_score, split_touching, stroke_width
 
 from synth import render_digit
 
@@ -251,6 +251,24 @@ def test_the_least_ink_path_goes_through_the_gap():
     assert strokes[np.arange(30), path].sum() == 4  # the bridge's rows, where any column is inked
     outside = np.r_[0:10, 14:30]
     assert ((8 <= path[outside]) & (path[outside] <= 10)).all()
+
+
+def test_the_best_row_of_spans_wins_and_a_lone_stroke_needs_a_margin():
+    """Two digit-wide spans meeting at a one-stroke seam beat the pair read whole, unless by less than the margin."""
+    whole = Span(0, 2, None, height=1.0, width=1.4)
+    left, right = Span(0, 1, None, height=1.0, width=0.7), Span(1, 2, None, height=1.0, width=0.7)
+    sure = np.full((3, 10), 0.001)
+    sure[:, 3] = 0.991
+    cuts = [0.0, 1.0, 0.0]  # the ends, and a seam crossing one stroke
+    row = best_row(cuts, [whole, left, right], sure)
+    assert row == [left, right]
+    # The seam's cost comes with the span after it.
+    gain = span_score(left, sure[0], 0.0) + span_score(right, sure[0], 1.0) - span_score(whole, sure[0], 0.0)
+    assert gain > 0
+    assert best_row(cuts, [whole, left, right], sure, margin=gain + 0.1) == [whole]
+    assert best_row(cuts, [whole, left, right], sure, margin=gain - 0.1) == [left, right]
+    # A seam through two strokes (through a 0, not between two digits) is dearer than the pair is wide.
+    assert best_row([0.0, 2.0, 0.0], [whole, left, right], sure) == [whole]
 
 
 def test_a_digit_of_ordinary_width_is_not_cut():
