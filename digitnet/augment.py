@@ -30,7 +30,7 @@ CENTRE = (FRAME - 1) / 2
 class AugmentSettings:
     """How strongly training digits are varied; recorded in the model's metadata."""
 
-    varied_fraction: float = 0.8  # share of each batch varied; the rest is shown as MNIST wrote it
+    varied_fraction: float = 0.7  # share of each batch varied; the rest is shown as MNIST wrote it
     rotation_degrees: float = 8.0  # tilt, uniform in ±this
     shear: float = 0.15  # slant: horizontal shift per pixel of height, uniform in ±this
     scale: tuple = (0.85, 1.05)  # digit size relative to MNIST's 20-pixel box
@@ -38,9 +38,9 @@ class AugmentSettings:
     shift_pixels: float = 2.0  # off-centre by up to this, each way
     elastic_pixels: float = 0.8  # std of the smooth local displacement
     elastic_grid: int = 4  # displacement drawn on a grid this coarse, then smoothed up
-    stroke: float = 0.5  # pen width: blend toward a 3×3 dilation (+) or erosion (−), up to this
-    blur: float = 0.5  # blend toward a Gaussian blur (σ 1 px), up to this
-    flag_fraction: float = 0.45  # share of the training 1s given a flag (a third of them also a foot)
+    stroke: float = 0.6  # pen width: blend toward a 3×3 dilation (+) or erosion (−), up to this
+    blur: float = 0.9  # blend toward a Gaussian blur (σ 1 px), up to this
+    flag_fraction: float = 0.5  # share of the training 1s given a flag (a third of them also a foot)
     crossbar_fraction: float = 0.25  # share of the training 7s given a crossbar
 
     def as_dict(self) -> dict:
@@ -258,9 +258,9 @@ def _with_flag(ones, rng):
     count = len(ones)
     height = np.maximum(bottom - top, 8).astype(np.float32)
     start = np.stack([centre[take, top], top.astype(np.float32)], axis=1)
-    angle = np.radians(rng.uniform(25, 60, count))  # below the horizontal (a 7's bar is nearer level)
+    angle = np.radians(rng.uniform(20, 60, count))  # below the horizontal (a 7's bar is nearer level)
     # Up to about as long as a 7's bar: a long flag is what makes a 1 look like a 7.
-    length = rng.uniform(0.22, 0.6, count) * height
+    length = rng.uniform(0.25, 0.65, count) * height
     direction = np.stack([-np.cos(angle), np.sin(angle)], axis=1)
     end = start + direction * length[:, None]
     # Half the flags are curved, mostly bowing up and out (a pen's arc into the stem):
