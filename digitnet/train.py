@@ -156,7 +156,7 @@ def train_model(
 
     augment = settings_for(augment)  # None: plain training
     if augment is not None:
-        x_train = with_writing_styles(x_train, y_train, seed=seed, fraction=augment.styled_fraction)
+        x_train = with_writing_styles(x_train, y_train, seed=seed, settings=augment)
     # Tensors, made once: the training loop gathers its batches from them inside the
     # graph (and Keras' fit, used for mirrored training, would convert arrays anew).
     x_train, y_train = tf.constant(to_model_input(x_train)), tf.constant(y_train)

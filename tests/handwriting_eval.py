@@ -52,7 +52,7 @@ TUNING_SETS = {
 
 def prepared_pictures(specs) -> tuple[np.ndarray, np.ndarray]:
     """Make the pictures of ``specs`` (paper_digits.make_pictures arguments) and prepare each as predict does."""
-    from digitnet.preprocess import image_to_digit
+    from digitnet.digit import image_to_digit
 
     digits, labels = [], []
     for spec in specs:
@@ -71,7 +71,7 @@ def outside_digits(half: str) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     from PIL import Image
 
-    from digitnet.preprocess import prepare_image
+    from digitnet.digit import prepare_image
 
     bunch = load_digits()
     middle = len(bunch.target) // 2

@@ -97,25 +97,38 @@ def test_flags_and_crossbars_are_added_to_some_1s_and_7s_only():
 
     changed = (styled != images).any(axis=(1, 2))
     assert set(labels[changed]) == {1, 7}
-    for digit in (1, 7):
-        share = changed[labels == digit].mean()
-        assert abs(share - DEFAULT_SETTINGS.styled_fraction) < 0.08
-    # Strokes are added, nothing is taken away, and the stroke is a real one.
-    assert np.all(styled >= images)
-    added = (styled.astype(int) - images).clip(0)[changed].sum(axis=(1, 2)) / 255
-    assert np.median(added) > 4
+    for digit, fraction in ((1, DEFAULT_SETTINGS.flag_fraction), (7, DEFAULT_SETTINGS.crossbar_fraction)):
+        assert abs(changed[labels == digit].mean() - fraction) < 0.08
+    # Strokes are added (the digit may move, to be centred again), and the stroke is a real one.
+    added = (styled.astype(int).sum(axis=(1, 2)) - images.astype(int).sum(axis=(1, 2)))[changed] / 255
+    assert np.median(added) > 4 and np.mean(added > 0) > 0.9  # less only where it had to be shrunk into 20×20
     np.testing.assert_array_equal(with_writing_styles(images, labels, seed=1), styled)
 
 
-def test_a_flag_goes_left_from_the_top_of_a_1():
-    one = np.zeros((1, 28, 28), np.uint8)
-    one[0, 4:24, 14:16] = 255
-    flagged = with_writing_styles(one, np.array([1]), seed=2, fraction=1.0)[0]
+def test_a_flag_goes_left_from_the_top_of_a_1_which_is_then_centred_as_mnist_was():
+    from scipy import ndimage
 
-    new = (flagged > 100) & (one[0] <= 100)
-    rows, cols = np.nonzero(new)
-    top_part = rows < 14
-    assert top_part.sum() >= 3 and np.all(cols[top_part] < 14)
+    ones = np.zeros((8, 28, 28), np.uint8)
+    ones[:, 4:24, 13:15] = 255
+    flagged = with_writing_styles(ones, np.ones(8, int), seed=2, settings=AugmentSettings(flag_fraction=1.0))
+
+    stems = []
+    for digit in flagged:
+        ink = digit > 100
+        stems.append(np.median(np.nonzero(ink[18:22])[1]))  # the stem's column, below the flag, above any foot
+        rows, cols = np.nonzero(ink[:14])
+        assert np.sum(cols < stems[-1] - 2) >= 3  # ink left of the stem's top: the flag
+        # Centred by its centre of mass again (MNIST's rule, measured at 14.0).
+        assert np.allclose(ndimage.center_of_mass(digit.astype(float)), 14.0, atol=0.6)
+    assert np.mean(stems) > 14.2  # so the stem moved right of where the plain 1's was (13.5)
+
+
+def test_centring_again_leaves_mnist_digits_as_they_were():
+    from digitnet.augment import _normalised_like_mnist
+    from digitnet.data import load_dataset
+
+    images = load_dataset(splits=("train",)).train.images[:2000]
+    np.testing.assert_array_equal(_normalised_like_mnist(images), images)
 
 
 # --------------------------------------------------------------------------- training and the saved model
