@@ -71,16 +71,25 @@ def _digit_ink(gray, page: Page, ink: Ink):
 
 def _mask_in_box(ink: Ink, box, size):
     """The strokes' mask, grown by one cell, as soft weights over the cut-out."""
+    import math
+
     import numpy as np
     from PIL import Image
     from scipy import ndimage
 
-    grown = ndimage.maximum_filter(ink.mask.astype(np.float32), size=3, mode="nearest")
     cell = ink.cell
-    rows, cols = grown.shape
+    rows, cols = ink.mask.shape
     left, top, right, bottom = box
     # Clamped: the box comes back from whole full-size pixels and may overshoot by a hair.
     box = (min(left / cell, cols), min(top / cell, rows), min(right / cell, cols), min(bottom / cell, rows))
+    # Only the box and what the filter and the resampling reach around it are worked on (a
+    # touching number has hundreds of candidate parts, each the size of the page's mask).
+    reach = 3 + math.ceil(max((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1]))
+    first_row, first_col = max(0, math.floor(box[1]) - reach), max(0, math.floor(box[0]) - reach)
+    last_row, last_col = min(rows, math.ceil(box[3]) + reach), min(cols, math.ceil(box[2]) + reach)
+    near = ink.mask[first_row:last_row, first_col:last_col].astype(np.float32)
+    grown = ndimage.maximum_filter(near, size=3, mode="nearest")
+    box = (box[0] - first_col, box[1] - first_row, box[2] - first_col, box[3] - first_row)
     weights = Image.fromarray(grown, mode="F").resize(size, Image.BILINEAR, box=box)
     return np.clip(np.asarray(weights, dtype=np.float32), 0.0, 1.0)
 

@@ -24,9 +24,9 @@ from .page import Ink
 # A stroke is looked at when wider than this × the line's height (a wide 0 or 2 alone reaches 1.1) ...
 WIDE_ASPECT = 1.2
 # ... and, the only stroke on the page, when wider than this × its height: a picture of one
-# wide digit is likelier there, so it is cut only when the cut beats it whole by LONE_MARGIN
-# (one-digit pictures must read as they always have).
-LONE_ASPECT = 1.0
+# wide digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so it is cut
+# only when the cut beats it whole by LONE_MARGIN (one-digit pictures read as they always have).
+LONE_ASPECT = 2.0
 LONE_MARGIN = 8.0
 # Seams are tried every CUT_STEP × line height across the stroke, each free to wander
 # SEAM_REACH × line height either side to find the least ink.
@@ -44,11 +44,12 @@ WIDE_SPAN = 1.0
 THIN_SPAN = 0.25
 TYPICAL_WIDTH = (0.9, 0.4, 0.95, 0.8, 0.8, 0.95, 0.7, 0.8, 0.8, 0.7)
 # A span's score is the sum of its features (``span_features``) times these weights, fitted
-# on numbers and one-digit pictures made for tuning (MNIST training digits, test digits < 600)
-# by the structured perceptron of tests/number_tuning.py, run with --lone-aspect 0.7 (lone
-# strokes looked at from 0.7, so that it sees many wide one-digit pictures to keep whole).
-# Run with the final LONE_ASPECT it fits weights that read its checking sets the same but
-# for one-digit paper pictures (96.5% against 98.5%), so these were kept.
+# on numbers and one-digit pictures made for tuning (MNIST training digits, test digits < 900)
+# by the structured perceptron of tests/number_tuning.py, with lone strokes looked at from 0.7
+# (so that it sees many wide one-digit pictures to keep whole) — in a working copy of the
+# script that started from earlier weights, so a rerun gives weights near these, not equal.
+# Run with lone strokes looked at from 1.0 it fitted weights that read its checking sets the
+# same but for one-digit paper pictures (96.5% against 98.5%), so these were kept.
 WEIGHTS = {
     "confidence": -1.0,  # log of the network's top probability
     "margin": 1.63,  # log of the top probability over the second
