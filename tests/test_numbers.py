@@ -228,6 +228,31 @@ def test_a_wide_ring_is_not_cut_when_the_network_is_as_sure_of_its_halves():
     assert split_touching(inks, equally_sure, strokes=analysed.strokes) == inks
 
 
+def test_two_touching_rings_alone_are_cut_only_when_not_read_surely_whole():
+    """A lone stroke 1.6× as wide as tall: a pair when the network is unsure of it whole, one wide digit when sure."""
+    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), size=(320, 200))
+    inks = find_digits(analysed)
+    assert len(inks) == 1
+    ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
+
+    def sure_of_one_ring(parts):
+        probabilities = reader_sure_of(ring)(parts)
+        probabilities[:, 1:] = ((1 - probabilities[:, 0]) / 9)[:, None]  # unsure: no other digit stands out
+        return probabilities
+
+    parts = split_touching(inks, sure_of_one_ring, strokes=analysed.strokes)
+    assert len(parts) == 2
+    scale = analysed.shape[1] / 320
+    assert abs(parts[1].box()[0] - 158 * scale) < 0.05 * 320 * scale
+
+    def sure_of_everything(parts):
+        probabilities = np.full((len(parts), 10), 0.01 / 9)
+        probabilities[:, 0] = 0.99
+        return probabilities
+
+    assert split_touching(inks, sure_of_everything, strokes=analysed.strokes) == inks
+
+
 def test_seams_cross_one_stroke_where_rings_meet_and_two_through_a_ring():
     analysed = rings((60, 40, 160, 160), (155, 40, 255, 160))
     strokes = analysed.strokes
