@@ -199,6 +199,13 @@ def reader_sure_of(width_of_one_digit, calls=None):
     return read
 
 
+def sure_of_a_zero_whatever_the_part(parts):
+    """A stand-in network that reads every part, whole or cut, as a "0" at 99%."""
+    probabilities = np.full((len(parts), 10), 0.01 / 9)
+    probabilities[:, 0] = 0.99
+    return probabilities
+
+
 def test_touching_digits_are_cut_where_they_meet():
     """Two rings that touch and a 1 beside them: the rings are cut at the point where they meet."""
     analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), line=320)
@@ -219,13 +226,7 @@ def test_a_wide_ring_is_not_cut_when_the_network_is_as_sure_of_its_halves():
     """A wide 0 alone: every cut through it crosses two strokes, so halves read as surely as the whole lose."""
     analysed = rings((40, 40, 180, 160), size=(220, 200))
     inks = find_digits(analysed)
-
-    def equally_sure(parts):
-        probabilities = np.full((len(parts), 10), 0.01 / 9)
-        probabilities[:, 0] = 0.99
-        return probabilities
-
-    assert split_touching(inks, equally_sure, strokes=analysed.strokes) == inks
+    assert split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes) == inks
 
 
 def test_two_touching_rings_alone_are_cut_only_when_not_read_surely_whole():
@@ -244,13 +245,7 @@ def test_two_touching_rings_alone_are_cut_only_when_not_read_surely_whole():
     assert len(parts) == 2
     scale = analysed.shape[1] / 320
     assert abs(parts[1].box()[0] - 158 * scale) < 0.05 * 320 * scale
-
-    def sure_of_everything(parts):
-        probabilities = np.full((len(parts), 10), 0.01 / 9)
-        probabilities[:, 0] = 0.99
-        return probabilities
-
-    assert split_touching(inks, sure_of_everything, strokes=analysed.strokes) == inks
+    assert split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes) == inks
 
 
 def test_seams_cross_one_stroke_where_rings_meet_and_two_through_a_ring():
