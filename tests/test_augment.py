@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 import zipfile
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from two_cpus import run_on_two_cpus
 
 from digitnet.augment import DEFAULT_SETTINGS, AugmentSettings, augment_batch, with_writing_styles
 from digitnet.cli import cli
@@ -194,26 +191,13 @@ def test_augmented_training_still_learns(idx_dir):
 
 def test_mirrored_training_augments_through_a_data_pipeline(idx_dir):
     # Several devices train through Keras' fit: the varied batches come from tf.data.
-    script = textwrap.dedent(
+    out = run_on_two_cpus(
         f"""
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from digitnet.data import load_dataset
-        from digitnet.train import train_model
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         dataset = load_dataset({str(idx_dir)!r})
         result = train_model(dataset, epochs=2, batch_size=64, verbose=0, devices=devices, augment=True)
         replicas = result.model.distribute_strategy.num_replicas_in_sync
         print(replicas, len(result.history["loss"]), result.metadata(dataset)["augment"])
         """
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, MPLBACKEND="Agg"),
-        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["2", "2", "True"]

@@ -6,10 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from two_cpus import run_on_two_cpus
 
 from digitnet.backend import replica_devices
 
@@ -34,21 +34,14 @@ def test_several_gpus_are_mirrored():
 def test_mirrored_training_runs_over_two_logical_cpus(idx_dir):
     # No GPU here: split the CPU into two logical devices so MirroredStrategy really
     # runs the replicated path (variables mirrored, batches split, gradients summed).
-    script = textwrap.dedent(
+    out = run_on_two_cpus(
         f"""
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from digitnet.data import load_dataset
-        from digitnet.train import train_model
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         assert len(devices) == 2, devices
         result = train_model(load_dataset({str(idx_dir)!r}), epochs=1, verbose=0, devices=devices)
         strategy = result.model.distribute_strategy
         print(type(strategy).__name__, strategy.num_replicas_in_sync, result.test_accuracy)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(), timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     name, replicas, accuracy = out.stdout.split()
     assert name == "MirroredStrategy" and replicas == "2"
