@@ -114,7 +114,7 @@ def analyse_page(gray, name: str) -> Page:
     smooth = box_mean3(signal)
     clearly_ink = max(MIN_INK_CONTRAST / 2, NOISE_SIGMAS * noise_sigma(smooth))
     first = one_digit_ink(smooth > clearly_ink)
-    strokes = _cells_to_pixels(first.mask, first.cell, smooth.shape) & (smooth > clearly_ink)
+    strokes = cells_to_pixels(first.mask, first.cell, smooth.shape) & (smooth > clearly_ink)
     if not strokes.any():
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
     ink_level = float(np.percentile(smooth[strokes], 90))
@@ -126,7 +126,7 @@ def analyse_page(gray, name: str) -> Page:
     return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape)
 
 
-def _cells_to_pixels(mask, cell: int, shape):
+def cells_to_pixels(mask, cell: int, shape):
     """A grid mask (one value per cell×cell block) back at pixel resolution."""
     import numpy as np
 

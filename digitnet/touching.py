@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .page import Ink
+from .page import Ink, cells_to_pixels
 
 # A stroke is looked at when wider than this × the line's height (a wide 0 or 2 alone reaches 1.1) ...
 WIDE_ASPECT = 1.2
@@ -130,11 +130,9 @@ def _may_be_several(ink: Ink, height: int, cuts, spans, probabilities) -> bool:
 
 def _at_page_resolution(ink: Ink, strokes) -> Ink:
     """A stroke found on a grid of cells, as pixels of the page (mask and strokes)."""
-    import numpy as np
-
     if ink.cell == 1 or strokes is None:
         return ink
-    mask = np.repeat(np.repeat(ink.mask, ink.cell, axis=0), ink.cell, axis=1)[: strokes.shape[0], : strokes.shape[1]]
+    mask = cells_to_pixels(ink.mask, ink.cell, strokes.shape)
     return Ink(mask, 1, mask & strokes)
 
 
