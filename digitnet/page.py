@@ -67,6 +67,9 @@ class Page:
     ink_level: float
     strokes: object  # bool (height, width): pixels of the page inked strongly enough to be strokes
     shape: tuple  # (height, width) of the page as analysed
+    # The strokes followed down to the noise floor (hysteresis): a thin or faint digit beside
+    # heavy ones stays whole here where ``strokes`` breaks it into specks.
+    whole_strokes: object
 
 
 @dataclasses.dataclass
@@ -123,7 +126,8 @@ def analyse_page(gray, name: str) -> Page:
     strokes = smooth > max(clearly_ink, STROKE_FRACTION * ink_level)
     if not strokes.any():
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
-    return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape)
+    whole = _holding(smooth > clearly_ink, strokes)  # hysteresis thresholding
+    return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape, whole)
 
 
 def cells_to_pixels(mask, cell: int, shape):
@@ -285,23 +289,60 @@ def find_digits(page: Page) -> list[Ink]:
     labels, blobs = blobs_of(binary)
     if not blobs:
         return [one_digit_ink(page.strokes)]
-    dropped = _rules(blobs, binary.shape) | _page_edges(labels, blobs)
-    candidates = [blob for blob in blobs if blob.label not in dropped] or blobs
-    main = max(candidates, key=lambda blob: blob.size)
-    strokes = [blob for blob in candidates if blob is main or blob.size >= 0.5 * main.size or _sizeable(blob, main)]
-    strokes = _on_the_line(strokes, main)
+    strokes, dropped = _digit_strokes(labels, blobs)
+    whole = _whole_strokes(page.whole_strokes, labels, dropped)
+    found = np.isin(labels, [blob.label for blob in strokes])
+    faint = whole & ~_holding(whole, found)
+    if faint.any():
+        labels, blobs = blobs_of(found | faint)
+        strokes, _ = _digit_strokes(labels, blobs)
     groups = _pieces_joined(strokes)
     if len(groups) == 1:
         return [one_digit_ink(page.strokes)]
     digit_of = np.zeros(labels.shape, dtype=np.int32)
     for number, group in enumerate(groups, start=1):
         digit_of[np.isin(labels, [blob.label for blob in group])] = number
-    masks = _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes))
-    return [Ink(mask, strokes=digit_of == number) for number, mask in enumerate(masks, start=1)]
+    attached = _holding(whole, digit_of > 0)
+    masks, owners = _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes), attached)
+    return [Ink(mask, strokes=owner) for mask, owner in zip(masks, owners, strict=True)]
 
 
-def _surroundings(digit_of, count: int, reach: float):
-    """Each digit's strokes grown by ``reach`` pixels, each pixel going to the nearest digit.
+def _digit_strokes(labels, blobs):
+    """The blobs that are strokes of digits on the line of writing, and the labels dropped as
+    ruled lines or the paper's edge."""
+    dropped = _rules(blobs, labels.shape) | _page_edges(labels, blobs)
+    candidates = [blob for blob in blobs if blob.label not in dropped] or blobs
+    main = max(candidates, key=lambda blob: blob.size)
+    strokes = [blob for blob in candidates if blob is main or blob.size >= 0.5 * main.size or _sizeable(blob, main)]
+    return _on_the_line(strokes, main), dropped
+
+
+def _whole_strokes(whole, labels, dropped):
+    """The strokes followed down to the noise floor, without ruled lines and the paper's edge.
+
+    There a digit written with a fainter or thinner pen than its neighbours is whole, where
+    at their level it breaks into specks, and the faint ends of every digit's strokes are
+    joined to them.
+    """
+    import numpy as np
+
+    whole = without_ruled_lines(whole)
+    return whole & ~_holding(whole, np.isin(labels, list(dropped)))
+
+
+def _holding(whole, found):
+    """The connected parts of ``whole`` that hold some of ``found``."""
+    import numpy as np
+    from scipy import ndimage
+
+    whole_labels, _ = ndimage.label(whole, structure=np.ones((3, 3), dtype=bool))
+    held = np.unique(whole_labels[found & whole])
+    return np.isin(whole_labels, held[held > 0])
+
+
+def _surroundings(digit_of, count: int, reach: float, attached):
+    """Each digit's mask and strokes: pixels within ``reach`` of its strokes, or ``attached`` to them
+    (the strokes followed down to the noise floor), each pixel going to the nearest digit.
 
     The mask only says whose ink a pixel is (the ink itself is measured on the full
     picture), so it may be generous: faint edges of a stroke stay with their digit,
@@ -311,8 +352,10 @@ def _surroundings(digit_of, count: int, reach: float):
 
     distance, (rows, cols) = ndimage.distance_transform_edt(digit_of == 0, return_indices=True)
     nearest = digit_of[rows, cols]
-    near = distance <= reach
-    return [near & (nearest == number) for number in range(1, count + 1)]
+    near = (distance <= reach) | attached
+    strokes = (digit_of > 0) | attached
+    masks = [near & (nearest == number) for number in range(1, count + 1)]
+    return masks, [strokes & (nearest == number) for number in range(1, count + 1)]
 
 
 def _page_edges(labels, blobs) -> set:

@@ -128,6 +128,7 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     from .digit import digit_box
     from .page import analyse_page, find_digits, one_digit_ink
     from .pictures import grayscale
+    from .pieces import joined_pieces
     from .touching import split_touching
 
     ask = ask or (lambda images: predict_probabilities(model, images))
@@ -140,7 +141,11 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     if single:
         inks = [one_digit_ink(page.strokes)]
     else:
-        inks = split_touching(find_digits(page), lambda inks: ask(np.stack(images_of(inks))), strokes=page.strokes)
+
+        def read(inks):
+            return ask(np.stack(images_of(inks)))
+
+        inks = split_touching(joined_pieces(find_digits(page), read), read, strokes=page.strokes)
     found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks), strict=True) if image28.any()]
     if not found:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")

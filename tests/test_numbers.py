@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from digitnet.check import JSON_DECIMALS
 from digitnet.cli import cli
 from digitnet.page import Ink, analyse_page, find_digits
 from digitnet.pictures import grayscale
+from digitnet.pieces import joined_pieces
 from digitnet.touching import Span, best_row, least_ink_path, seams_of, span_score, split_touching, stroke_width
 
 from synth import render_digit
@@ -167,6 +169,72 @@ def test_a_slanted_one_leaning_into_its_neighbours_columns_is_its_own_digit():
     draw.ellipse((55, 105, 145, 190), outline=0, width=9)
     draw.line([(190, 50), (135, 235)], fill=0, width=9)  # a 1 leaning left under the 8, clear of its strokes
     assert len(found(np.asarray(page))) == 2
+
+
+def test_a_faint_thin_digit_beside_heavy_ones_is_found_whole():
+    """A thin pen pressed unevenly: at the heavy digits' level its stroke is a row of specks."""
+    page = Image.new("L", (460, 220), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((40, 40, 140, 180), outline=0, width=16)  # two heavy 0s
+    draw.ellipse((320, 40, 420, 180), outline=0, width=16)
+    points = [(230 + 40 * np.sin(a), 110 - 70 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 41)]
+    for n, (start, end) in enumerate(zip(points[:-1], points[1:], strict=True)):  # a faint 0, darker every other bit
+        draw.line([start, end], fill=150 if n % 2 else 215, width=3)
+    analysed = analyse_page(grayscale(page), "faint")
+    _, specks = ndimage.label(analysed.strokes[:, 180:280], structure=np.ones((3, 3)))
+    assert specks >= 10  # at the heavy digits' level the faint 0 is specks
+    boxes = found(np.asarray(page))
+    assert len(boxes) == 3
+    left, top, right, bottom = boxes[1]
+    assert left <= 190 and right >= 270 and top <= 42 and bottom >= 178  # all of it
+
+
+def two_pieces(gap: int):
+    """The stem and the loop of a 6 written apart, ``gap`` px between them: its strokes as find_digits gives them."""
+    page = Image.new("L", (400, 240), 255)
+    draw = ImageDraw.Draw(page)
+    draw.line([(170, 40), (150, 90), (145, 150), (150, 200)], fill=0, width=9, joint="curve")
+    draw.ellipse((160 + gap, 120, 230 + gap, 200), outline=0, width=9)
+    return find_digits(analyse_page(grayscale(page), "pieces"))
+
+
+def reader_of_parts(*, six_wider_than: float, sure: float):
+    """A stand-in network: sure of a "6" for a part wider than ``six_wider_than`` px; a narrower
+    part is a "1" or a "0" (by its width) at ``sure``, the rest spread over the other digits."""
+
+    def read(parts):
+        probabilities = np.zeros((len(parts), 10))
+        for row, part in zip(probabilities, parts, strict=True):
+            left, _, right, _ = part.box()
+            digit = 6 if right - left > six_wider_than else 1 if right - left < 40 else 0
+            confidence = 0.99 if digit == 6 else sure
+            row[:] = (1 - confidence) / 9
+            row[digit] = confidence
+        return probabilities
+
+    return read
+
+
+def test_pieces_of_one_digit_are_joined_when_read_better_as_one():
+    inks = two_pieces(gap=4)
+    assert len(inks) == 2  # apart, and each alike a digit of its own
+    assert len(joined_pieces(inks, reader_of_parts(six_wider_than=90, sure=0.6))) == 1
+    # Each piece read as surely as the whole: two digits.
+    assert len(joined_pieces(inks, reader_of_parts(six_wider_than=90, sure=0.99))) == 2
+    # Read no better whole than apart: two digits.
+    assert len(joined_pieces(inks, reader_of_parts(six_wider_than=1000, sure=0.6))) == 2
+
+
+def test_pieces_too_far_apart_are_not_read_together():
+    inks = two_pieces(gap=60)
+    calls = []
+
+    def read(parts):
+        calls.append(len(parts))
+        return reader_of_parts(six_wider_than=0, sure=0.6)(parts)
+
+    assert joined_pieces(inks, read) == inks
+    assert calls == []
 
 
 # --------------------------------------------------------------------------- touching digits
