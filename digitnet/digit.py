@@ -64,8 +64,9 @@ def _digit_ink(gray, page: Page, ink: Ink):
     scale_x, scale_y = page.shape[1] / gray.size[0], page.shape[0] / gray.size[1]
     box = (full_box[0] * scale_x, full_box[1] * scale_y, full_box[2] * scale_x, full_box[3] * scale_y)
     signal = pixels - page.paper.over(box, size)
-    floor = min(max(3.0 * page.noise, 0.15 * page.ink_level), 0.5 * page.ink_level)
-    strength = np.clip((signal - floor) / (page.ink_level - floor), 0.0, 1.0)
+    level = page.ink_level if ink.level is None else ink.level
+    floor = min(max(3.0 * page.noise, 0.15 * level), 0.5 * level)
+    strength = np.clip((signal - floor) / (level - floor), 0.0, 1.0)
     return strength * _mask_in_box(ink, box, size)
 
 

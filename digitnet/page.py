@@ -70,6 +70,7 @@ class Page:
     # The strokes followed down to the noise floor (hysteresis): a thin or faint digit beside
     # heavy ones stays whole here where ``strokes`` breaks it into specks.
     whole_strokes: object
+    signal: object  # float (height, width): the ink's strength above the paper, a little smoothed
 
 
 @dataclasses.dataclass
@@ -82,6 +83,7 @@ class Ink:
     mask: object
     cell: int = 1
     strokes: object = None
+    level: float | None = None  # its pen's strength, when not the page's (a digit of a number)
 
     def box(self, *, reach: bool = False):
         """(left, top, right, bottom) of the strokes (or the whole mask) in analysis pixels, a cell of margin."""
@@ -127,7 +129,7 @@ def analyse_page(gray, name: str) -> Page:
     if not strokes.any():
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
     whole = _holding(smooth > clearly_ink, strokes)  # hysteresis thresholding
-    return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape, whole)
+    return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape, whole, smooth)
 
 
 def cells_to_pixels(mask, cell: int, shape):
@@ -304,7 +306,15 @@ def find_digits(page: Page) -> list[Ink]:
         digit_of[np.isin(labels, [blob.label for blob in group])] = number
     attached = _holding(whole, digit_of > 0)
     masks, owners = _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes), attached)
-    return [Ink(mask, strokes=owner) for mask, owner in zip(masks, owners, strict=True)]
+    return [Ink(mask, strokes=owner, level=_pen_level(page, owner)) for mask, owner in zip(masks, owners, strict=True)]
+
+
+def _pen_level(page: Page, strokes) -> float:
+    """How strong this digit's ink is, as the page's is measured: digits of one number may be
+    written with different pens, and a fainter one is made as bright as MNIST's like the rest."""
+    import numpy as np
+
+    return min(page.ink_level, float(np.percentile(page.signal[strokes], 90)))
 
 
 def _digit_strokes(labels, blobs):

@@ -54,4 +54,5 @@ def _span(first: int, last: int, ink: Ink, height: int) -> Span:
 
 
 def _joined(left: Ink, right: Ink) -> Ink:
-    return Ink(left.mask | right.mask, left.cell, left.strokes | right.strokes)
+    levels = [ink.level for ink in (left, right) if ink.level is not None]
+    return Ink(left.mask | right.mask, left.cell, left.strokes | right.strokes, max(levels, default=None))

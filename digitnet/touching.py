@@ -159,7 +159,7 @@ def _plan(ink: Ink, height: int):
             rows = np.nonzero(part_strokes.any(axis=1))[0]
             if rows.size == 0:
                 continue
-            part = Ink(ink.mask & between, ink.cell, None if ink.strokes is None else part_strokes)
+            part = Ink(ink.mask & between, ink.cell, None if ink.strokes is None else part_strokes, ink.level)
             spans.append(Span(i, j, part, (rows[-1] + 1 - rows[0]) / scale, width / scale))
     return costs, spans
 

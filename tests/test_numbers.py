@@ -189,6 +189,21 @@ def test_a_faint_thin_digit_beside_heavy_ones_is_found_whole():
     assert left <= 190 and right >= 270 and top <= 42 and bottom >= 178  # all of it
 
 
+def test_each_digit_of_a_number_is_made_as_bright_as_mnist_whatever_its_pen():
+    """The same 0 written in black and in a pale grey: their 28×28 images come out alike."""
+    from digitnet.digit import digit_image
+
+    page = Image.new("L", (420, 220), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((40, 40, 140, 180), outline=0, width=10)
+    draw.ellipse((260, 40, 360, 180), outline=150, width=10)
+    gray = grayscale(page)
+    analysed = analyse_page(gray, "pens")
+    dark, pale = (digit_image(gray, analysed, ink).astype(float) for ink in find_digits(analysed))
+    assert np.percentile(pale[pale > 0], 75) >= 0.95 * np.percentile(dark[dark > 0], 75)
+    assert np.abs(pale - dark).mean() < 0.05 * dark.mean()
+
+
 def two_pieces(gap: int):
     """The stem and the loop of a 6 written apart, ``gap`` px between them: its strokes as find_digits gives them."""
     page = Image.new("L", (400, 240), 255)
