@@ -55,6 +55,9 @@ PIECE_HEIGHT = 0.5
 PIECE_GAP = 0.03
 # A digit's mask reaches this fraction of the line's height beyond its strokes (faint edges).
 MARGIN = 0.06
+# Followed down to the noise floor, a stroke longer than this × the line's height is no part
+# of a digit (a faint ruled line, a fold in the paper); two close digits reach about 2.
+WHOLE_EXTENT = 2.5
 
 
 @dataclasses.dataclass
@@ -292,7 +295,7 @@ def find_digits(page: Page) -> list[Ink]:
     if not blobs:
         return [one_digit_ink(page.strokes)]
     strokes, dropped = _digit_strokes(labels, blobs)
-    whole = _whole_strokes(page.whole_strokes, labels, dropped)
+    whole = _whole_strokes(page.whole_strokes, labels, dropped, max(blob.height for blob in strokes))
     found = np.isin(labels, [blob.label for blob in strokes])
     faint = whole & ~_holding(whole, found)
     if faint.any():
@@ -327,17 +330,21 @@ def _digit_strokes(labels, blobs):
     return _on_the_line(strokes, main), dropped
 
 
-def _whole_strokes(whole, labels, dropped):
-    """The strokes followed down to the noise floor, without ruled lines and the paper's edge.
+def _whole_strokes(whole, labels, dropped, line_height: int):
+    """The strokes followed down to the noise floor, each part no bigger than a digit or two.
 
     There a digit written with a fainter or thinner pen than its neighbours is whole, where
     at their level it breaks into specks, and the faint ends of every digit's strokes are
-    joined to them.
+    joined to them.  Ruled lines, the paper's edge and anything longer (a faint line that
+    runs through several digits) are left out.
     """
     import numpy as np
 
     whole = without_ruled_lines(whole)
-    return whole & ~_holding(whole, np.isin(labels, list(dropped)))
+    whole &= ~_holding(whole, np.isin(labels, list(dropped)))
+    whole_labels, blobs = blobs_of(whole)
+    too_big = [blob.label for blob in blobs if blob.extent() > WHOLE_EXTENT * line_height]
+    return whole & ~np.isin(whole_labels, too_big)
 
 
 def _holding(whole, found):

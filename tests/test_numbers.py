@@ -189,6 +189,18 @@ def test_a_faint_thin_digit_beside_heavy_ones_is_found_whole():
     assert left <= 190 and right >= 270 and top <= 42 and bottom >= 178  # all of it
 
 
+def test_faint_ruled_lines_through_the_digits_are_not_part_of_them():
+    """Lines of a notebook, faint and photographed at a slant, cross every digit of the number."""
+    pixels = number_picture((5, 3, 9, 2), gap=30, margin=60)
+    lined = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(lined)
+    for y in range(20, pixels.shape[0] + 60, 40):
+        draw.line([(0, y), (pixels.shape[1], y + 25)], fill=215, width=2)
+    plain, crossed = found(pixels), found(np.asarray(lined))
+    assert len(crossed) == 4
+    assert np.abs(np.array(crossed) - np.array(plain)).max() <= 4
+
+
 def test_each_digit_of_a_number_is_made_as_bright_as_mnist_whatever_its_pen():
     """The same 0 written in black and in a pale grey: their 28×28 images come out alike."""
     from digitnet.digit import digit_image
