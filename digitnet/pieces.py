@@ -1,7 +1,7 @@
 """Pieces of one digit found apart: joined when the network reads them as one digit better.
 
 A digit written with a lifted pen, or whose thin joint fell below the ink's level,
-arrives from ``page.find_digits`` as two strokes side by side: the stem and the loop
+arrives from ``line.find_digits`` as two strokes side by side: the stem and the loop
 of a 6 or a 9, the corner and the stem of an open 4, the body and the bar of a 5.
 Each piece alone looks like a digit too (a 1, a 0), so the shapes cannot tell; the
 network can.  Neighbours close enough and narrow enough together to be one digit are

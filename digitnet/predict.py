@@ -126,7 +126,8 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
 
     from .check import predict_probabilities, to_prediction
     from .digit import digit_box
-    from .page import analyse_page, find_digits, one_digit_ink
+    from .line import find_digits
+    from .page import analyse_page, one_digit_ink
     from .pictures import grayscale
     from .pieces import joined_pieces
     from .touching import split_touching

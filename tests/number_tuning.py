@@ -48,7 +48,8 @@ def strokes_read(path: Path, runner, names) -> list:
     """The picture's strokes as predict finds them: ("plain", digit read) or ("wide", spans, features, digits)."""
     from digitnet import touching
     from digitnet.check import predict_probabilities
-    from digitnet.page import analyse_page, find_digits
+    from digitnet.line import find_digits
+    from digitnet.page import analyse_page
     from digitnet.pictures import grayscale, load_image
     from digitnet.predict import _digit_or_blank
 

@@ -1,4 +1,4 @@
-"""Reading whole numbers: finding the digits on a page (digitnet.page) and reading them left to right.
+"""Reading whole numbers: finding the digits on a page (digitnet.page, digitnet.line) and reading them left to right.
 
 Pictures are made here: synthetic digits (tests/synth.py) and plain strokes, placed
 side by side on paper with gaps, specks, ruled lines, a dark table edge, or touching.
@@ -17,7 +17,8 @@ from scipy import ndimage
 
 from digitnet.check import JSON_DECIMALS
 from digitnet.cli import cli
-from digitnet.page import Ink, analyse_page, find_digits
+from digitnet.line import find_digits
+from digitnet.page import Ink, analyse_page
 from digitnet.pictures import grayscale
 from digitnet.pieces import joined_pieces
 from digitnet.touching import Span, best_row, least_ink_path, seams_of, span_score, split_touching, stroke_width
