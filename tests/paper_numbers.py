@@ -6,6 +6,8 @@ Used by the tests (a few pictures) and, run as a script, to measure how well
     python tests/paper_numbers.py make /tmp/numbers --layout spaced --count 500 --source test --start 5000 --seed 1
     digitnet predict /tmp/numbers --json --model model.keras > /tmp/numbers.json
     python tests/paper_numbers.py score /tmp/numbers.json
+    python tests/paper_numbers.py mnist /tmp/numbers --model model.keras --start 5000   (the same numbers as
+        MNIST's own 28×28 digits: what a perfect preparation of the pictures could read)
 
 Each picture takes 2–6 consecutive MNIST digits from ``--source`` (``train``, or
 ``test`` from ``--start``: tune on train or test < 5000, report on test ≥ 5000), scales
@@ -135,6 +137,29 @@ def score(json_path: Path) -> dict:
     }
 
 
+def read_from_mnist(folder: Path, *, model_path: Path, source: str, start: int) -> float:
+    """The whole numbers of a set made by make_set, read from MNIST's own 28×28 digits (no paper,
+    no photo) by the model: how many a perfect preparation of the pictures could get right."""
+    from digitnet.check import predict_probabilities
+    from digitnet.data import load_dataset
+    from digitnet.modelio import load_model
+
+    split = getattr(load_dataset(splits=(source,)), source)
+    read = predict_probabilities(load_model(model_path), split.images).argmax(axis=1)
+    names = sorted(path.name for path in folder.iterdir() if "_n" in path.name)
+    index, right = start, 0
+    for name in names:
+        number = number_of(name)
+        if index + len(number) > len(split.labels):  # make_set starts over here too
+            index = start
+        picked = slice(index, index + len(number))
+        if "".join(str(int(label)) for label in split.labels[picked]) != number:
+            raise SystemExit(f"{name}: not made from {source} digits {picked.start}… (other --source/--start?)")
+        right += bool((read[picked] == split.labels[picked]).all())
+        index += len(number)
+    return right / max(1, len(names))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -150,7 +175,16 @@ def main(argv=None):
     )
     scorer.add_argument("json_path", type=Path)
     scorer.add_argument("--show-wrong", action="store_true")
+    mnist = commands.add_parser("mnist", help="the set's numbers read from MNIST's own 28×28 digits by a model")
+    mnist.add_argument("folder", type=Path)
+    mnist.add_argument("--model", type=Path, required=True)
+    mnist.add_argument("--source", choices=("train", "test"), default="test")
+    mnist.add_argument("--start", type=int, default=5000, help="the first MNIST index the set was made from")
     args = parser.parse_args(argv)
+    if args.command == "mnist":
+        exact = read_from_mnist(args.folder, model_path=args.model, source=args.source, start=args.start)
+        print(f"{args.folder}: numbers right when read from MNIST's own digits {exact:.2%}")
+        return 0
     if args.command == "make":
         paths = make_set(
             args.folder, layout=args.layout, count=args.count, source=args.source, start=args.start, seed=args.seed
