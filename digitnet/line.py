@@ -48,15 +48,18 @@ def find_digits(page: Page) -> list[Ink]:
     if not blobs:
         return [one_digit_ink(page.strokes)]
     strokes, dropped = _digit_strokes(labels, blobs)
+    groups = _pieces_joined(strokes)
+    if len(groups) == 1:
+        return [one_digit_ink(page.strokes)]
+    # Beside two digits or more (never beside one: a picture of one digit reads as it always
+    # has), a fainter digit may be written that at their level is only specks.
     whole = _whole_strokes(page.whole_strokes, labels, dropped, max(blob.height for blob in strokes))
     found = np.isin(labels, [blob.label for blob in strokes])
     faint = whole & ~parts_holding(whole, found)
     if faint.any():
         labels, blobs = blobs_of(found | faint)
         strokes, _ = _digit_strokes(labels, blobs)
-    groups = _pieces_joined(strokes)
-    if len(groups) == 1:
-        return [one_digit_ink(page.strokes)]
+        groups = _pieces_joined(strokes)
     digit_of = np.zeros(labels.shape, dtype=np.int32)
     for number, group in enumerate(groups, start=1):
         digit_of[np.isin(labels, [blob.label for blob in group])] = number

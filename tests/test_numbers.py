@@ -172,15 +172,20 @@ def test_a_slanted_one_leaning_into_its_neighbours_columns_is_its_own_digit():
     assert len(found(np.asarray(page))) == 2
 
 
-def test_a_faint_thin_digit_beside_heavy_ones_is_found_whole():
-    """A thin pen pressed unevenly: at the heavy digits' level its stroke is a row of specks."""
+def faint_between(*heavy_boxes):
+    """Heavy 0s at ``heavy_boxes`` and a faint 0 (a thin pen pressed unevenly) in the middle."""
     page = Image.new("L", (460, 220), 255)
     draw = ImageDraw.Draw(page)
-    draw.ellipse((40, 40, 140, 180), outline=0, width=16)  # two heavy 0s
-    draw.ellipse((320, 40, 420, 180), outline=0, width=16)
+    for box in heavy_boxes:
+        draw.ellipse(box, outline=0, width=16)
     points = [(230 + 40 * np.sin(a), 110 - 70 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 41)]
-    for n, (start, end) in enumerate(zip(points[:-1], points[1:], strict=True)):  # a faint 0, darker every other bit
+    for n, (start, end) in enumerate(zip(points[:-1], points[1:], strict=True)):  # darker every other bit
         draw.line([start, end], fill=150 if n % 2 else 215, width=3)
+    return page
+
+
+def test_a_faint_thin_digit_beside_heavy_ones_is_found_whole():
+    page = faint_between((40, 40, 140, 180), (320, 40, 420, 180))
     analysed = analyse_page(grayscale(page), "faint")
     _, specks = ndimage.label(analysed.strokes[:, 180:280], structure=np.ones((3, 3)))
     assert specks >= 10  # at the heavy digits' level the faint 0 is specks
@@ -188,6 +193,12 @@ def test_a_faint_thin_digit_beside_heavy_ones_is_found_whole():
     assert len(boxes) == 3
     left, top, right, bottom = boxes[1]
     assert left <= 190 and right >= 270 and top <= 42 and bottom >= 178  # all of it
+
+
+def test_beside_one_digit_no_faint_digit_is_looked_for():
+    """A picture of one digit reads as it always has: the faint specks stay specks."""
+    boxes = found(np.asarray(faint_between((40, 40, 140, 180))))
+    assert len(boxes) == 1 and boxes[0][2] < 180
 
 
 def test_faint_ruled_lines_through_the_digits_are_not_part_of_them():
