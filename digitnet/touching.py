@@ -90,8 +90,7 @@ def split_touching(inks, read, *, strokes=None) -> list[Ink]:
     import numpy as np
 
     height = line_height(inks)
-    aspect = LONE_ASPECT if len(inks) == 1 else WIDE_ASPECT
-    wide = [ink for ink in inks if _is_wide(ink, height, aspect)]
+    wide = [ink for ink, looked_at in zip(inks, may_hold_several(inks), strict=True) if looked_at]
     if not wide:
         return inks
     plans = [_plan(_at_page_resolution(ink, strokes), height) for ink in wide]
@@ -108,6 +107,13 @@ def split_touching(inks, read, *, strokes=None) -> list[Ink]:
         if row is not None and len(row) > 1:
             split[id(ink)] = [span.ink for span in row]
     return [part for ink in inks for part in split.get(id(ink), [ink])]
+
+
+def may_hold_several(inks) -> list[bool]:
+    """Which of ``inks`` are wide enough for their line to be looked at as several digits."""
+    height = line_height(inks)
+    aspect = LONE_ASPECT if len(inks) == 1 else WIDE_ASPECT
+    return [_is_wide(ink, height, aspect) for ink in inks]
 
 
 def line_height(inks) -> int:

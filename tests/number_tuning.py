@@ -51,16 +51,20 @@ def strokes_read(path: Path, runner, names) -> list:
     from digitnet.line import find_digits
     from digitnet.page import analyse_page
     from digitnet.pictures import grayscale, load_image
+    from digitnet.pieces import joined_pieces
     from digitnet.predict import _digit_or_blank
 
     gray = grayscale(load_image(path, name=str(path)))
     page = analyse_page(gray, str(path))
-    inks = find_digits(page)
+
+    def read(inks):
+        return predict_probabilities(runner, np.stack([_digit_or_blank(gray, page, ink, str(path)) for ink in inks]))
+
+    inks = joined_pieces(find_digits(page), read)
     height = touching.line_height(inks)
-    aspect = touching.LONE_ASPECT if len(inks) == 1 else touching.WIDE_ASPECT
     found = []
-    for ink in inks:
-        if not touching._is_wide(ink, height, aspect):
+    for ink, looked_at in zip(inks, touching.may_hold_several(inks), strict=True):
+        if not looked_at:
             image = _digit_or_blank(gray, page, ink, str(path))
             found.append(("plain", str(int(predict_probabilities(runner, image).argmax()))))
             continue
