@@ -139,13 +139,12 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     def images_of(inks):
         return [_digit_or_blank(gray, page, ink, name) for ink in inks]
 
+    def read(inks):
+        return ask(np.stack(images_of(inks)))
+
     if single:
         inks = [one_digit_ink(page.strokes)]
     else:
-
-        def read(inks):
-            return ask(np.stack(images_of(inks)))
-
         inks = split_touching(joined_pieces(find_digits(page), read), read, strokes=page.strokes)
     found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks), strict=True) if image28.any()]
     if not found:
