@@ -11,7 +11,17 @@ strokes touch are cut afterwards (``touching.split_touching``).
 
 from __future__ import annotations
 
-from .page import Blob, Ink, Page, blobs_of, one_digit_ink, parts_holding, ruled_lines, sizeable, without_ruled_lines
+from .page import (
+    Blob,
+    Ink,
+    Page,
+    blobs_of,
+    labelled_parts_holding,
+    one_digit_ink,
+    ruled_lines,
+    sizeable,
+    without_ruled_lines,
+)
 
 # Ink along at least this fraction of one side of the picture is the paper's edge (a table
 # or the floor photographed beyond the sheet), not a digit.
@@ -53,9 +63,9 @@ def find_digits(page: Page) -> list[Ink]:
         return [one_digit_ink(page.strokes)]
     # Beside two digits or more (never beside one: a picture of one digit reads as it always
     # has), a fainter digit may be written that at their level is only specks.
-    whole = _whole_strokes(page.whole_strokes, labels, dropped, max(blob.height for blob in strokes))
+    whole = _whole_parts(page.whole_strokes, labels, dropped, max(blob.height for blob in strokes))
     found = np.isin(labels, [blob.label for blob in strokes])
-    faint = whole & ~parts_holding(whole, found)
+    faint = (whole > 0) & ~labelled_parts_holding(whole, found)
     if faint.any():
         labels, blobs = blobs_of(found | faint)
         strokes, _ = _digit_strokes(labels, blobs)
@@ -63,7 +73,7 @@ def find_digits(page: Page) -> list[Ink]:
     digit_of = np.zeros(labels.shape, dtype=np.int32)
     for number, group in enumerate(groups, start=1):
         digit_of[np.isin(labels, [blob.label for blob in group])] = number
-    attached = parts_holding(whole, digit_of > 0)
+    attached = labelled_parts_holding(whole, digit_of > 0)
     masks, owners = _surroundings(digit_of, len(groups), MARGIN * max(blob.height for blob in strokes), attached)
     return [Ink(mask, strokes=owner, level=_pen_level(page, owner)) for mask, owner in zip(masks, owners, strict=True)]
 
@@ -86,8 +96,9 @@ def _digit_strokes(labels, blobs):
     return _on_the_line(strokes, main), dropped
 
 
-def _whole_strokes(whole, labels, dropped, line_height: int):
-    """The strokes followed down to the noise floor, each part no bigger than a digit or two.
+def _whole_parts(whole, labels, dropped, line_height: int):
+    """The strokes followed down to the noise floor, numbered part by part (0: none), each part no
+    bigger than a digit or two.
 
     There a digit written with a fainter or thinner pen than its neighbours is whole, where
     at their level it breaks into specks, and the faint ends of every digit's strokes are
@@ -96,11 +107,11 @@ def _whole_strokes(whole, labels, dropped, line_height: int):
     """
     import numpy as np
 
-    whole = without_ruled_lines(whole)
-    whole &= ~parts_holding(whole, np.isin(labels, list(dropped)))
-    whole_labels, blobs = blobs_of(whole)
-    too_big = [blob.label for blob in blobs if blob.extent() > WHOLE_EXTENT * line_height]
-    return whole & ~np.isin(whole_labels, too_big)
+    parts, blobs = blobs_of(without_ruled_lines(whole))
+    left_out = labelled_parts_holding(parts, np.isin(labels, list(dropped)))
+    left_out |= np.isin(parts, [blob.label for blob in blobs if blob.extent() > WHOLE_EXTENT * line_height])
+    parts[left_out] = 0
+    return parts
 
 
 def _surroundings(digit_of, count: int, reach: float, attached):

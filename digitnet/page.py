@@ -129,8 +129,14 @@ def parts_holding(mask, found):
     import numpy as np
     from scipy import ndimage
 
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    held = np.unique(labels[found & mask])
+    return labelled_parts_holding(ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))[0], found)
+
+
+def labelled_parts_holding(labels, found):
+    """The parts numbered in ``labels`` (0: none) that hold some of ``found``."""
+    import numpy as np
+
+    held = np.unique(labels[found])
     return np.isin(labels, held[held > 0])
 
 
