@@ -18,6 +18,7 @@ from .page import (
     blobs_of,
     labelled_parts_holding,
     one_digit_ink,
+    parts_holding,
     ruled_lines,
     sizeable,
     without_ruled_lines,
@@ -63,7 +64,9 @@ def find_digits(page: Page) -> list[Ink]:
         return [one_digit_ink(page.strokes)]
     # Beside two digits or more (never beside one: a picture of one digit reads as it always
     # has), a fainter digit may be written that at their level is only specks.
-    whole = _whole_parts(page.whole_strokes, labels, dropped, max(blob.height for blob in strokes))
+    # Hysteresis: the strokes followed down to the noise floor.
+    followed_down = parts_holding(page.above_noise, page.strokes)
+    whole = _whole_parts(followed_down, labels, dropped, max(blob.height for blob in strokes))
     found = np.isin(labels, [blob.label for blob in strokes])
     faint = (whole > 0) & ~labelled_parts_holding(whole, found)
     if faint.any():

@@ -50,9 +50,10 @@ class Page:
     ink_level: float
     strokes: object  # bool (height, width): pixels of the page inked strongly enough to be strokes
     shape: tuple  # (height, width) of the page as analysed
-    # The strokes followed down to the noise floor (hysteresis): a thin or faint digit beside
-    # heavy ones stays whole here where ``strokes`` breaks it into specks.
-    whole_strokes: object
+    # Every pixel that stands out of the paper's noise: the parts of it holding ``strokes`` are the
+    # strokes followed down to the noise floor, where a thin or faint digit beside heavy ones stays
+    # whole (line.find_digits; ``strokes`` breaks it into specks).
+    above_noise: object
     signal: object  # float (height, width): the ink's strength above the paper, a little smoothed
 
 
@@ -111,8 +112,7 @@ def analyse_page(gray, name: str) -> Page:
     strokes = smooth > max(clearly_ink, STROKE_FRACTION * ink_level)
     if not strokes.any():
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
-    whole = parts_holding(smooth > clearly_ink, strokes)  # hysteresis thresholding
-    return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape, whole, smooth)
+    return Page(ink_is_dark, paper, noise_sigma(signal), ink_level, strokes, ink.shape, smooth > clearly_ink, smooth)
 
 
 def cells_to_pixels(mask, cell: int, shape):
