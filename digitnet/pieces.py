@@ -12,7 +12,7 @@ best wins (``touching.best_row``, with the same score of a span as a digit).
 from __future__ import annotations
 
 from .page import Ink
-from .touching import Span, best_row, line_height
+from .touching import Span, best_row, line_height, whole_odds
 
 # Neighbours are looked at together when at most this far apart and, joined, at most this
 # wide (× the line's height: the widest digits, a 0 or a 2, reach about 1.0).
@@ -20,10 +20,11 @@ JOIN_GAP = 0.12
 JOIN_WIDTH = 1.0
 
 
-def joined_pieces(inks, read) -> list[Ink]:
+def joined_pieces(inks, read, judge=None) -> list[Ink]:
     """``inks`` (left to right) with the neighbours that are pieces of one digit joined.
 
-    ``read(inks)`` gives the network's probabilities (N, 10) for a list of strokes.
+    ``read(inks)`` gives the network's probabilities (N, 10) for a list of strokes;
+    ``judge(inks, shapes)`` the log odds that each is one whole digit (``touching.whole_odds``).
     """
     import numpy as np
 
@@ -37,7 +38,8 @@ def joined_pieces(inks, read) -> list[Ink]:
     spans += [_span(n, n + 2, _joined(inks[n], inks[n + 1]), height) for n in pairs]
     probabilities = read([span.ink for span in spans])
     # Between two strokes found apart the "seam" crosses no ink.
-    row = best_row(np.zeros(len(inks) + 1), spans, probabilities)
+    cuts = np.zeros(len(inks) + 1)
+    row = best_row(cuts, spans, probabilities, odds=whole_odds(judge, spans, [cuts] * len(spans)))
     return inks if row is None else [span.ink for span in row]
 
 

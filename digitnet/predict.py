@@ -131,21 +131,31 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     from .pictures import grayscale
     from .pieces import joined_pieces
     from .touching import split_touching
+    from .whole import whole_log_odds
 
     ask = ask or (lambda images: predict_probabilities(model, images))
     gray = grayscale(image)
     page = analyse_page(gray, name)
 
+    prepared = {}  # id(ink): (ink, its 28×28 image), each stroke prepared once
+
     def images_of(inks):
-        return [_digit_or_blank(gray, page, ink, name) for ink in inks]
+        for ink in inks:
+            if id(ink) not in prepared:
+                prepared[id(ink)] = (ink, _digit_or_blank(gray, page, ink, name))
+        return [prepared[id(ink)][1] for ink in inks]
 
     def read(inks):
         return ask(np.stack(images_of(inks)))
 
+    def judge(inks, shapes):
+        return whole_log_odds(np.stack(images_of(inks)), shapes)
+
     if single:
         inks = [one_digit_ink(page.strokes)]
     else:
-        inks = split_touching(joined_pieces(find_digits(page), read), read, strokes=page.strokes)
+        inks = joined_pieces(find_digits(page), read, judge)
+        inks = split_touching(inks, read, strokes=page.strokes, judge=judge)
     found = [(ink, image28) for ink, image28 in zip(inks, images_of(inks), strict=True) if image28.any()]
     if not found:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")

@@ -7,7 +7,9 @@ network, all of them in one batched call, and the row of spans from the left end
 the right end that is likeliest to be the digits written wins (``best_row``).
 
 The network alone is a poor judge: it reads half of a 0 as a confident 1 and a pair
-squeezed into one frame as some digit too.  So each row is also weighed by what
+squeezed into one frame as some digit too.  So each row is also weighed by a second
+network shipped with digitnet (``digitnet.whole``), trained to tell one whole digit
+from a part of one, a digit with a piece of its neighbour, or a pair; and by what
 touching digits look like: the seam between two of them crosses about one stroke
 (where they meet), a seam through a digit crosses two or more (a 0's top and
 bottom) or cuts off a piece much shorter than the line (the bar of a 7); and a digit
@@ -24,19 +26,19 @@ from .page import Ink, cells_to_pixels
 # A stroke is looked at when wider than this × the line's height (a wide 0 or 2 alone reaches 1.1) ...
 WIDE_ASPECT = 1.2
 # ... and, the only stroke on the page, when wider than this × its height.  A picture of one
-# wide digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so such a
-# stroke is cut only when the cut beats it whole by LONE_MARGIN, and, unless it is wider than
-# SEVERAL_ASPECT, only when the network reads it whole less surely than LONE_CONFIDENCE (it
-# reads a wide single digit surely, a squeezed pair seldom): one-digit pictures read as before.
-# Chosen on tuning pictures: 3,000 one-digit pictures of test digits 1000–3999 (none cut by either
-# model; 0.7 cut 5 with the mlp) and the touching numbers made from training digits.
-LONE_ASPECT = 1.0
+# digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so unless such a
+# stroke is wider than SEVERAL_ASPECT it is looked at only when digitnet.whole's network
+# gives it whole log odds below LONE_WHOLE_ODDS of being one digit (touching numbers of
+# tuning pictures: all but 1 of 143 below -4; one-digit pictures: about 1 in 100), and cut
+# only when the cut beats it whole by LONE_MARGIN.  Chosen on tuning pictures (one-digit
+# pictures of test digits 0–3999, numbers of test digits 1000–4999 and of training digits).
+LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
 LONE_MARGIN = 8.0
-LONE_CONFIDENCE = 0.5
+LONE_WHOLE_ODDS = -4.0
 # Seams are tried every CUT_STEP × line height across the stroke, each free to wander
 # SEAM_REACH × line height either side to find the least ink.
-CUT_STEP = 0.08
+CUT_STEP = 0.05
 SEAM_REACH = 0.12
 # A seam crossing more than this many strokes is no cut between two digits.
 MAX_CUT_STROKES = 2.5
@@ -50,22 +52,22 @@ WIDE_SPAN = 1.0
 THIN_SPAN = 0.25
 TYPICAL_WIDTH = (0.9, 0.4, 0.95, 0.8, 0.8, 0.95, 0.7, 0.8, 0.8, 0.7)
 # A span's score is the sum of its features (``span_features``) times these weights, fitted
-# on numbers and one-digit pictures made for tuning (MNIST training digits, test digits < 900)
-# by the structured perceptron of tests/number_tuning.py, with lone strokes looked at from 0.7
-# (so that it sees many wide one-digit pictures to keep whole) — in a working copy of the
-# script that started from earlier weights, so a rerun gives weights near these, not equal.
-# Run with lone strokes looked at from 1.0 it fitted weights that read its checking sets the
-# same but for one-digit paper pictures (96.5% against 98.5%), so these were kept.
+# on numbers and one-digit pictures made for tuning (MNIST training digits from 45,000 and
+# 30,000, test digits < 900) by the structured perceptron of tests/number_tuning.py, with the
+# whole-digit network's odds among the features and lone strokes looked at as split_touching
+# does (on its checking sets, touching numbers 53.3% → 66.0% right with the cnn; close 96.0% →
+# 95.3%, spaced and one digit as before).
 WEIGHTS = {
-    "confidence": -1.0,  # log of the network's top probability
-    "margin": 1.63,  # log of the top probability over the second
-    "digit": -0.84,  # each digit of the row
-    "short": -20.33,  # line heights missing below SHORT_SPAN
-    "wide": -5.93,  # line heights beyond WIDE_SPAN
-    "cut": -7.33,  # strokes its left seam crosses
-    "cut_beyond_one": -4.75,  # ... beyond the first (where two digits meet)
-    "odd_width": -12.62,  # (width - the read digit's typical width)², in line heights
-    "thin": -7.06,  # line heights missing below THIN_SPAN
+    "confidence": 1.0,  # log of the network's top probability
+    "margin": 1.06,  # log of the top probability over the second
+    "digit": 1.94,  # each digit of the row
+    "short": -2.40,  # line heights missing below SHORT_SPAN
+    "wide": -0.48,  # line heights beyond WIDE_SPAN
+    "cut": 0.01,  # strokes its left seam crosses
+    "cut_beyond_one": 0.18,  # ... beyond the first (where two digits meet)
+    "odd_width": -2.05,  # (width - the read digit's typical width)², in line heights
+    "thin": -1.08,  # line heights missing below THIN_SPAN
+    "whole": 3.30,  # log odds that it is one whole digit (digitnet.whole)
 }
 
 
@@ -80,10 +82,11 @@ class Span:
     width: float  # × line height
 
 
-def split_touching(inks, read, *, strokes=None) -> list[Ink]:
+def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
     """``inks`` with each stroke that holds touching digits cut into its digits.
 
-    ``read(inks)`` gives the network's probabilities (N, 10) for a list of strokes.
+    ``read(inks)`` gives the network's probabilities (N, 10) for a list of strokes;
+    ``judge(inks, shapes)`` the log odds that each is one whole digit (``whole_odds``).
     ``strokes`` (the page's stroke pixels) lets a lone stroke found on a coarse grid be
     cut at the page's own resolution.  A stroke left whole is returned as it came.
     """
@@ -91,19 +94,20 @@ def split_touching(inks, read, *, strokes=None) -> list[Ink]:
 
     height = line_height(inks)
     wide = [ink for ink, looked_at in zip(inks, may_hold_several(inks), strict=True) if looked_at]
-    if not wide:
+    if not wide or (len(inks) == 1 and not _may_be_several(inks[0], height, strokes, judge)):
         return inks
     plans = [_plan(_at_page_resolution(ink, strokes), height) for ink in wide]
     spans = [span for plan in plans for span in plan[1]]
     probabilities = read([span.ink for span in spans]) if spans else np.zeros((0, 10))
+    cuts_of = [plan[0] for plan in plans for _ in plan[1]]
+    odds = whole_odds(judge, spans, cuts_of)
     split, at = {}, 0
     for ink, (cuts, plan_spans) in zip(wide, plans, strict=True):
         count = len(plan_spans)
-        read_here = probabilities[at : at + count]
+        read_here, odds_here = probabilities[at : at + count], odds[at : at + count]
         at += count
-        if len(inks) == 1 and not _may_be_several(ink, height, cuts, plan_spans, read_here):
-            continue
-        row = best_row(cuts, plan_spans, read_here, margin=LONE_MARGIN if len(inks) == 1 else 0.0)
+        margin = LONE_MARGIN if len(inks) == 1 else 0.0
+        row = best_row(cuts, plan_spans, read_here, margin=margin, odds=odds_here)
         if row is not None and len(row) > 1:
             split[id(ink)] = [span.ink for span in row]
     return [part for ink in inks for part in split.get(id(ink), [ink])]
@@ -126,12 +130,41 @@ def _is_wide(ink: Ink, height: int, aspect: float) -> bool:
     return right - left > aspect * max(bottom - top, height)
 
 
-def _may_be_several(ink: Ink, height: int, cuts, spans, probabilities) -> bool:
-    """A lone stroke may hold several digits: far too wide for one, or not read surely whole."""
+def _may_be_several(ink: Ink, height: int, strokes, judge) -> bool:
+    """A lone stroke may hold several digits: far too wide for one, or not one digit whole."""
     if _is_wide(ink, height, SEVERAL_ASPECT):
         return True
-    whole = [n for n, span in enumerate(spans) if span.first == 0 and span.last == len(cuts) - 1]
-    return bool(whole) and float(probabilities[whole[0]].max()) < LONE_CONFIDENCE
+    whole = _whole_span(_at_page_resolution(ink, strokes), height)
+    return float(whole_odds(judge, [whole], [[0.0, 0.0]])[0]) < LONE_WHOLE_ODDS
+
+
+def _whole_span(ink: Ink, height: int) -> Span:
+    """A stroke as the one span from its left end to its right end (as ``_plan`` makes it)."""
+    import numpy as np
+
+    strokes = ink.mask if ink.strokes is None else ink.strokes
+    rows, columns = (np.nonzero(strokes.any(axis=axis))[0] for axis in (1, 0))
+    scale = height / ink.cell
+    return Span(0, 1, ink, (rows[-1] + 1 - rows[0]) / scale, (columns[-1] + 1 - columns[0]) / scale)
+
+
+def whole_odds(judge, spans, cuts_of):
+    """The log odds that each span is one whole digit, by ``judge(inks, shapes)`` (0 without one).
+
+    ``cuts_of[n]``: the strokes crossed by the seams of span n's stroke.
+    """
+    import numpy as np
+
+    if judge is None or not spans:
+        return np.zeros(len(spans))
+    shapes = np.array(
+        [
+            [span.width, span.height, cuts[span.first], cuts[span.last]]
+            for span, cuts in zip(spans, cuts_of, strict=True)
+        ],
+        dtype=np.float32,
+    )
+    return np.asarray(judge([span.ink for span in spans], shapes), dtype=float)
 
 
 def _at_page_resolution(ink: Ink, strokes) -> Ink:
@@ -229,8 +262,9 @@ def least_ink_path(strokes, start: int):
     return path
 
 
-def span_features(span: Span, probabilities, crossed: float) -> dict:
-    """What the score of ``span`` weighs: the network's reading of it, its shape, the seam before it."""
+def span_features(span: Span, probabilities, crossed: float, odds: float = 0.0) -> dict:
+    """What the score of ``span`` weighs: the network's reading of it, its shape, the seam before it,
+    and the log ``odds`` that it is one whole digit (``digitnet.whole``)."""
     import numpy as np
 
     top, second = np.log(np.maximum(np.sort(probabilities)[::-1][:2], 1e-6))
@@ -244,28 +278,31 @@ def span_features(span: Span, probabilities, crossed: float) -> dict:
         "cut_beyond_one": max(0.0, crossed - 1.0),
         "odd_width": (span.width - TYPICAL_WIDTH[int(np.argmax(probabilities))] * span.height) ** 2,
         "thin": max(0.0, THIN_SPAN - span.width),
+        "whole": float(odds),
     }
 
 
-def span_score(span: Span, probabilities, crossed: float, weights=None) -> float:
+def span_score(span: Span, probabilities, crossed: float, weights=None, odds: float = 0.0) -> float:
     """How likely ``span`` is one digit written, in the log domain."""
     weights = WEIGHTS if weights is None else weights
-    return sum(weights[name] * value for name, value in span_features(span, probabilities, crossed).items())
+    return sum(weights[name] * value for name, value in span_features(span, probabilities, crossed, odds).items())
 
 
-def best_row(cut_strokes, spans, probabilities, weights=None, *, margin: float = 0.0):
+def best_row(cut_strokes, spans, probabilities, weights=None, *, margin: float = 0.0, odds=None):
     """The spans from the left end to the right end whose scores add up best (None when none covers it).
 
-    A row of several spans must beat the stroke read whole by ``margin``.
+    A row of several spans must beat the stroke read whole by ``margin``.  ``odds``: each
+    span's log odds of being one whole digit (``whole_odds``).
     """
     last = len(cut_strokes) - 1
+    odds = [0.0] * len(spans) if odds is None else odds
     best = {0: (0.0, [])}
     whole = -math.inf
     for end in range(1, last + 1):
         options = []
-        for span, probs in zip(spans, probabilities, strict=True):
+        for span, probs, span_odds in zip(spans, probabilities, odds, strict=True):
             if span.last == end and span.first in best:
-                score = span_score(span, probs, cut_strokes[span.first], weights)
+                score = span_score(span, probs, cut_strokes[span.first], weights, span_odds)
                 options.append((best[span.first][0] + score, best[span.first][1] + [span]))
                 if span.first == 0 and span.last == last:
                     whole = score

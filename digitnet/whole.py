@@ -1,0 +1,72 @@
+"""Is this span one whole digit?  A small network shipped with digitnet that says so.
+
+The network a user trains reads single MNIST digits, and it reads anything put in
+front of it as some digit: half of a 0 as a 1, two squeezed digits as an 8.  Where
+strokes touch, the cut that leaves whole digits must be told from cuts that leave
+parts or pairs.  This network was trained for that alone (tests/whole_digit_tuning.py:
+spans cut from numbers of MNIST *training* digits written on paper, each labelled by
+whether it holds one digit's strokes and nothing else) and is the same for every
+model: it looks at the 28×28 image prepared for the reader plus the span's shape.
+
+It runs in numpy (a few thousand weights, no TensorFlow), so reading a picture costs
+no more start-up than before.
+"""
+
+from __future__ import annotations
+
+import functools
+
+WEIGHTS_FILE = "whole_digit.npz"
+# What the shape vector holds, in this order (widths and heights × the line's height).
+SHAPE_FEATURES = ("width", "height", "left_cut", "right_cut")
+
+
+@functools.cache
+def _weights() -> dict:
+    """The shipped network's weights (package data), loaded once."""
+    from importlib import resources
+
+    import numpy as np
+
+    with resources.files("digitnet").joinpath("networks", WEIGHTS_FILE).open("rb") as stream:
+        with np.load(stream) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+
+
+def whole_log_odds(images, shapes, weights=None):
+    """log(p / (1 - p)) that each span is one whole digit.
+
+    ``images``: uint8 (N, 28, 28) as prepared for the reader; ``shapes``: (N, 4) in
+    SHAPE_FEATURES order.
+    """
+    import numpy as np
+
+    weights = _weights() if weights is None else weights
+    images = np.asarray(images, dtype=np.float32)[..., None] / 255.0
+    hidden = _pool(_relu(_conv(images, weights["conv1_kernel"], weights["conv1_bias"])))
+    hidden = _pool(_relu(_conv(hidden, weights["conv2_kernel"], weights["conv2_bias"])))
+    joined = np.concatenate([hidden.reshape(len(images), -1), np.asarray(shapes, dtype=np.float32)], axis=1)
+    dense = _relu(joined @ weights["dense_kernel"] + weights["dense_bias"])
+    return (dense @ weights["out_kernel"] + weights["out_bias"])[:, 0]
+
+
+def _conv(images, kernel, bias):
+    """A 'valid' 2-D convolution (Keras' Conv2D, channels last): (N, H, W, C) → (N, H-k+1, W-k+1, F)."""
+    import numpy as np
+
+    size = kernel.shape[0]
+    windows = np.lib.stride_tricks.sliding_window_view(images, (size, size), axis=(1, 2))
+    return np.einsum("nhwcij,ijcf->nhwf", windows, kernel, optimize=True) + bias
+
+
+def _relu(values):
+    import numpy as np
+
+    return np.maximum(values, 0.0)
+
+
+def _pool(values):
+    """2×2 max pooling, dropping an odd last row or column (Keras' MaxPooling2D)."""
+    count, height, width, channels = values.shape
+    values = values[:, : height // 2 * 2, : width // 2 * 2]
+    return values.reshape(count, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))

@@ -1,0 +1,91 @@
+"""digitnet.whole: the shipped network that tells one whole digit from a part of one or a pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitnet import touching, whole
+from digitnet.line import find_digits
+from digitnet.page import analyse_page
+from digitnet.pictures import grayscale
+from digitnet.predict import _digit_or_blank
+
+RING = 100  # each ring's width in the picture
+
+
+def rings_on_paper(count: int, *, size=(420, 200)):
+    """``count`` rings (0s) side by side, each touching the next: (grey picture, page)."""
+    picture = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(picture)
+    for n in range(count):
+        left = 40 + n * (RING - 6)
+        draw.ellipse((left, 40, left + RING, 160), outline=0, width=10)
+    gray = grayscale(picture)
+    return gray, analyse_page(gray, "rings")
+
+
+def spans_and_odds(gray, page):
+    """The spans of the page's one stroke, the seams' costs, and each span's log odds of being one digit."""
+    inks = find_digits(page)
+    assert len(inks) == 1
+    height = touching.line_height(inks)
+    costs, spans = touching._plan(touching._at_page_resolution(inks[0], page.strokes), height)
+    images = np.stack([_digit_or_blank(gray, page, span.ink, "rings") for span in spans])
+    odds = touching.whole_odds(lambda _, shapes: whole.whole_log_odds(images, shapes), spans, [costs] * len(spans))
+    return spans, costs, odds
+
+
+def columns(span, gray, page):
+    """(left, right) of a span's strokes in the picture's pixels."""
+    scale = gray.size[0] / page.shape[1]
+    return span.ink.box()[0] * scale, span.ink.box()[2] * scale
+
+
+def test_one_ring_is_a_whole_digit_and_its_parts_are_not():
+    gray, page = rings_on_paper(1, size=(220, 200))
+    spans, _, odds = spans_and_odds(gray, page)
+    widths = [right - left for left, right in (columns(span, gray, page) for span in spans)]
+    assert odds[int(np.argmax(widths))] > 2.0  # the ring whole: sure
+    parts = [value for width, value in zip(widths, odds, strict=True) if width < 0.8 * RING]
+    assert parts and max(parts) < 0.0
+
+
+def test_two_touching_rings_are_a_pair_and_the_odds_alone_cut_them_where_they_meet():
+    gray, page = rings_on_paper(2)
+    spans, costs, odds = spans_and_odds(gray, page)
+    widths = [right - left for left, right in (columns(span, gray, page) for span in spans)]
+    assert odds[int(np.argmax(widths))] < -5.0  # the pair whole
+    only_the_odds = dict.fromkeys(touching.WEIGHTS, 0.0) | {"whole": 1.0}
+    row = touching.best_row(costs, spans, np.full((len(spans), 10), 0.1), only_the_odds, odds=odds)
+    assert len(row) == 2
+    meeting = 40 + RING - 3  # where the rings' outlines touch
+    assert abs(columns(row[1], gray, page)[0] - meeting) < 0.15 * RING
+    assert abs(columns(row[0], gray, page)[1] - meeting) < 0.25 * RING
+
+
+def test_the_numpy_network_computes_what_its_keras_twin_does():
+    """The shipped weights are run in numpy; the training script builds the same layers in Keras."""
+    import whole_digit_tuning
+
+    model = whole_digit_tuning.whole_digit_network(seed=3)
+    weights = {}
+    for name in ("conv1", "conv2", "dense", "out"):
+        kernel, bias = model.get_layer(name).get_weights()
+        weights[f"{name}_kernel"], weights[f"{name}_bias"] = kernel, bias + 0.05  # biases not all zero
+        model.get_layer(name).set_weights([kernel, weights[f"{name}_bias"]])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    shapes = rng.uniform(0, 2, (5, 4)).astype(np.float32)
+    expected = model.predict({"image": images[..., None] / 255.0, "shape": shapes}, verbose=0)[:, 0]
+    assert whole.whole_log_odds(images, shapes, weights) == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_shipped_weights_are_package_data():
+    from importlib import resources
+
+    assert resources.files("digitnet").joinpath("networks", whole.WEIGHTS_FILE).is_file()
+    shapes = {name: array.shape for name, array in whole._weights().items()}
+    assert shapes["conv1_kernel"] == (3, 3, 1, 8)
+    assert shapes["dense_kernel"][0] == 5 * 5 * 16 + len(whole.SHAPE_FEATURES)
