@@ -28,14 +28,14 @@ WIDE_ASPECT = 1.2
 # ... and, the only stroke on the page, when wider than this × its height.  A picture of one
 # digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so unless such a
 # stroke is wider than SEVERAL_ASPECT it is looked at only when digitnet.whole's network
-# gives it whole log odds below LONE_WHOLE_ODDS of being one digit (touching numbers of
-# tuning pictures: all but 1 of 143 below -4; one-digit pictures: about 1 in 100), and cut
-# only when the cut beats it whole by LONE_MARGIN.  Chosen on tuning pictures (one-digit
-# pictures of test digits 0–3999, numbers of test digits 1000–4999 and of training digits).
+# gives it whole log odds below LONE_WHOLE_ODDS of being one digit, and cut only when the cut
+# beats it whole by LONE_MARGIN.  Chosen on tuning pictures: below -6 are 136 of the 143
+# touching numbers of test digits 1000–1999 that are one stroke, and 5 of the 2,308 one-digit
+# pictures of test digits 1000–3999 wider than 0.6 (-4: 139 and 21).
 LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
 LONE_MARGIN = 8.0
-LONE_WHOLE_ODDS = -4.0
+LONE_WHOLE_ODDS = -6.0
 # Seams are tried every CUT_STEP × line height across the stroke, each free to wander
 # SEAM_REACH × line height either side to find the least ink.
 CUT_STEP = 0.05

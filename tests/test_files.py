@@ -143,7 +143,9 @@ def test_files_that_belong_together_are_replaced_together_despite_sigint(tmp_pat
     def replace_and_interrupt(src, dst):
         calls.append(dst)
         if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            # Raised in this thread, so it is handled before the next line whatever other threads
+            # earlier tests left running (os.kill may hand it to any of them, and it came too late).
+            signal.raise_signal(signal.SIGINT)
         real_replace(src, dst)
 
     monkeypatch.setattr(files.os, "replace", replace_and_interrupt)
