@@ -82,6 +82,12 @@ class Ink:
         return left * self.cell, top * self.cell, right * self.cell, bottom * self.cell
 
 
+def joined_inks(left: Ink, right: Ink) -> Ink:
+    """Two strokes taken as one digit (the stronger pen of the two, when they have their own)."""
+    levels = [ink.level for ink in (left, right) if ink.level is not None]
+    return Ink(left.mask | right.mask, left.cell, left.strokes | right.strokes, max(levels, default=None))
+
+
 # --------------------------------------------------------------------------- the page
 
 

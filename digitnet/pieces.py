@@ -11,7 +11,7 @@ best wins (``touching.best_row``, with the same score of a span as a digit).
 
 from __future__ import annotations
 
-from .page import Ink
+from .page import Ink, joined_inks
 from .touching import Span, best_row, line_height, whole_odds
 
 # Neighbours are looked at together when at most this far apart and, joined, at most this
@@ -35,7 +35,7 @@ def joined_pieces(inks, read, judge=None) -> list[Ink]:
     if not pairs:
         return inks
     spans = [_span(n, n + 1, ink, height) for n, ink in enumerate(inks)]
-    spans += [_span(n, n + 2, _joined(inks[n], inks[n + 1]), height) for n in pairs]
+    spans += [_span(n, n + 2, joined_inks(inks[n], inks[n + 1]), height) for n in pairs]
     probabilities = read([span.ink for span in spans])
     # Between two strokes found apart the "seam" crosses no ink.
     cuts = np.zeros(len(inks) + 1)
@@ -53,8 +53,3 @@ def _may_be_one(left: Ink, right: Ink, height: int) -> bool:
 def _span(first: int, last: int, ink: Ink, height: int) -> Span:
     left, top, right, bottom = ink.box()
     return Span(first, last, ink, (bottom - top) / height, (right - left) / height)
-
-
-def _joined(left: Ink, right: Ink) -> Ink:
-    levels = [ink.level for ink in (left, right) if ink.level is not None]
-    return Ink(left.mask | right.mask, left.cell, left.strokes | right.strokes, max(levels, default=None))

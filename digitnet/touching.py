@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .page import Ink, cells_to_pixels
+from .page import Ink, cells_to_pixels, joined_inks
 
 # A stroke is looked at when wider than this × the line's height (a wide 0 or 2 alone reaches 1.1) ...
 WIDE_ASPECT = 1.2
@@ -34,6 +34,8 @@ WIDE_ASPECT = 1.2
 # pictures of test digits 1000–3999 wider than 0.6 (-4: 139 and 21).
 LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
+# A piece at most this × the line's height tall is a bar (of a 5, a 7), not a digit's body.
+BAR_HEIGHT = 0.4
 LONE_MARGIN = 8.0
 LONE_WHOLE_ODDS = -6.0
 # Seams are tried every CUT_STEP × line height across the stroke, each free to wander
@@ -93,9 +95,10 @@ def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
     import numpy as np
 
     height = line_height(inks)
-    wide = [ink for ink, looked_at in zip(inks, may_hold_several(inks), strict=True) if looked_at]
+    inks, loose = with_loose_bars(inks, height)
+    wide = [ink for ink, looked_at in zip(inks, may_hold_several(inks), strict=True) if looked_at or id(ink) in loose]
     if not wide or (len(inks) == 1 and not _may_be_several(inks[0], height, strokes, judge)):
-        return inks
+        return inks  # (a stroke with its bar, alone on the page, is one digit)
     plans = [_plan(_at_page_resolution(ink, strokes), height) for ink in wide]
     spans = [span for plan in plans for span in plan[1]]
     probabilities = read([span.ink for span in spans]) if spans else np.zeros((0, 10))
@@ -110,7 +113,38 @@ def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
         row = best_row(cuts, plan_spans, read_here, margin=margin, odds=odds_here)
         if row is not None and len(row) > 1:
             split[id(ink)] = [span.ink for span in row]
+        elif row is None and id(ink) in loose:
+            split[id(ink)] = loose[id(ink)]
     return [part for ink in inks for part in split.get(id(ink), [ink])]
+
+
+def with_loose_bars(inks, height: int):
+    """``inks`` with each loose bar (a piece far shorter than the line: the bar of a 5 or a 7)
+    taken together with the stroke beside it, and {id(together): [stroke, bar]}.
+
+    A bar is read apart from its digit when the digit's body touches a neighbour: the
+    body is then part of a stroke that holds two digits, which may look like one digit
+    as it is.  Taken together, the stroke and the bar are looked at as several digits.
+    """
+    from .pieces import JOIN_GAP
+
+    together, loose, n = [], {}, 0
+    while n < len(inks):
+        pair = inks[n : n + 2]
+        bars = [_is_bar(ink, height) for ink in pair]
+        if len(pair) == 2 and bars[0] != bars[1] and pair[1].box()[0] - pair[0].box()[2] <= JOIN_GAP * height:
+            together.append(joined_inks(*pair))
+            loose[id(together[-1])] = pair
+            n += 2
+        else:
+            together.append(inks[n])
+            n += 1
+    return together, loose
+
+
+def _is_bar(ink: Ink, height: int) -> bool:
+    left, top, right, bottom = ink.box()
+    return bottom - top <= BAR_HEIGHT * height
 
 
 def may_hold_several(inks) -> list[bool]:

@@ -366,6 +366,37 @@ def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
     assert split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes) == inks
 
 
+def test_a_loose_bar_goes_with_the_digit_it_tops_when_that_digit_touches_its_neighbour():
+    """A 5 whose body touches the digit before it, its bar apart: the bar is read with the body's half of the
+    stroke, not as a digit of its own (nor left out)."""
+    draw_page = Image.new("L", (420, 200), 255)
+    draw = ImageDraw.Draw(draw_page)
+    draw.ellipse((60, 40, 160, 160), outline=0, width=10)
+    draw.ellipse((155, 40, 255, 160), outline=0, width=10)
+    draw.line([(262, 30), (320, 26)], fill=0, width=10)  # the bar, beyond the second ring's top
+    draw.line([(380, 40), (380, 160)], fill=0, width=10)
+    analysed = analyse_page(grayscale(draw_page), "loose bar")
+    inks = find_digits(analysed)
+    assert len(inks) == 3  # the rings (one stroke), the bar, the 1
+    scale = analysed.shape[1] / 420
+    ring = 100 * scale
+
+    def read(parts):
+        """Sure of a ring alone, and of the second ring with the bar (a 5); unsure of anything else."""
+        probabilities = np.full((len(parts), 10), 0.02)
+        for n, part in enumerate(parts):
+            left, top, right, _ = part.box()
+            ring_alone = abs((right - left) - ring) < 0.15 * ring and top > 30 * scale
+            five = abs(left - 155 * scale) < 0.06 * 420 * scale and right > 310 * scale and top < 30 * scale
+            probabilities[n, 5 if five else 0] = 0.98 if ring_alone or five else 0.05
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    parts = split_touching(inks, read, strokes=analysed.strokes)
+    assert len(parts) == 3
+    assert parts[1].box()[1] < 30 * scale and parts[1].box()[2] > 310 * scale  # the second ring with its bar
+    assert parts[2] is inks[2]
+
+
 def test_the_whole_digit_odds_choose_between_rows_the_network_reads_alike():
     """Every span read as a "0" at 99%: the row whose spans the judge calls whole digits wins."""
     analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), line=320)
