@@ -33,8 +33,8 @@ WIDE_ASPECT = 1.2
 # touching numbers of test digits 1000–1999 that are one stroke, and 5 of the 2,308 one-digit
 # pictures of test digits 1000–3999 wider than 0.6 (-4: 139 and 21).  Of the 2,971 one-digit
 # tuning pictures with a lone stroke wider than 0.6 (test digits 1000–3999 on paper, and
-# pen-drawn), a margin of 8 cut 6 (mlp) and 5 (cnn), 30 cuts 1 each; of the touching ones it then leaves whole 1 (mlp) and
-# 2 (cnn) of the 79 and 88 it read right (at margins 28–35 the same).
+# pen-drawn), a margin of 8 cut 6 (mlp) and 5 (cnn), 30 cuts 1 each; of the touching ones
+# it then leaves whole 1 (mlp) and 2 (cnn) of the 79 and 88 read right (margins 28–35: the same).
 LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
 LONE_MARGIN = 30.0
