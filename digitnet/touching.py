@@ -131,23 +131,18 @@ def with_loose_bars(inks, height: int):
     """
     from .pieces import JOIN_GAP
 
+    boxes = [ink.box() for ink in inks]
+    bar = [bottom - top <= BAR_HEIGHT * height for _, top, _, bottom in boxes]
     together, loose, n = [], {}, 0
     while n < len(inks):
-        pair = inks[n : n + 2]
-        bars = [_is_bar(ink, height) for ink in pair]
-        if len(pair) == 2 and bars[0] != bars[1] and pair[1].box()[0] - pair[0].box()[2] <= JOIN_GAP * height:
-            together.append(joined_inks(*pair))
-            loose[id(together[-1])] = pair
+        if n + 1 < len(inks) and bar[n] != bar[n + 1] and boxes[n + 1][0] - boxes[n][2] <= JOIN_GAP * height:
+            together.append(joined_inks(inks[n], inks[n + 1]))
+            loose[id(together[-1])] = inks[n : n + 2]
             n += 2
         else:
             together.append(inks[n])
             n += 1
     return together, loose
-
-
-def _is_bar(ink: Ink, height: int) -> bool:
-    left, top, right, bottom = ink.box()
-    return bottom - top <= BAR_HEIGHT * height
 
 
 def may_hold_several(inks) -> list[bool]:
