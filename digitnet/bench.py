@@ -282,7 +282,8 @@ def median_of(results: list[dict], key: str) -> float:
     "--rounds",
     type=click.IntRange(min=1),
     default=5,
-    help="Rounds of the instant-answer commands, each beside `import tensorflow`; medians are reported.",
+    help="Rounds of the one-shot check and of the instant-answer commands, each beside `import tensorflow`; "
+    "medians are reported.",
 )
 def main(repeat, epochs, data, cnn, linear, json_path, rounds):
     """Time the plain-Keras reference and digitnet side by side; print medians and ratios."""
@@ -320,7 +321,7 @@ def main(repeat, epochs, data, cnn, linear, json_path, rounds):
         one_shot = checker + ["--index", "42", "--model", model, *data_opts]
         pairs = [
             (run([sys.executable, "-c", "import tensorflow"])[1], run(one_shot, cwd=tmp)[1])
-            for _ in range(max(repeat, 5))
+            for _ in range(max(repeat, rounds))
         ]
         results["import_tensorflow_seconds"] = statistics.median(p[0] for p in pairs)
         results["check_one_shot_seconds"] = statistics.median(p[1] for p in pairs)
