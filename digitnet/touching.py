@@ -14,6 +14,9 @@ touching digits look like: the seam between two of them crosses about one stroke
 (where they meet), a seam through a digit crosses two or more (a 0's top and
 bottom) or cuts off a piece much shorter than the line (the bar of a 7); and a digit
 is rarely wider than the line is tall.
+
+A loose bar beside a stroke (the bar of a 5 whose body touches the digit before it) is
+looked at together with that stroke (``with_loose_bars``), so it goes with its own half.
 """
 
 from __future__ import annotations
