@@ -101,9 +101,9 @@ def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
     import numpy as np
 
     height = line_height(inks)
-    inks, loose = with_loose_bars(inks, height)
-    wide = [ink for ink, looked_at in zip(inks, may_hold_several(inks), strict=True) if looked_at or id(ink) in loose]
-    if not wide or (len(inks) == 1 and not _may_be_several(inks[0], height, strokes, judge)):
+    inks, looked_at, loose = strokes_to_look_at(inks, height, strokes=strokes, judge=judge)
+    wide = [ink for ink, look in zip(inks, looked_at, strict=True) if look]
+    if not wide:
         return inks  # (a stroke with its bar, alone on the page, is one digit)
     plans = [_plan(_at_page_resolution(ink, strokes), height) for ink in wide]
     spans = [span for plan in plans for span in plan[1]]
@@ -122,6 +122,20 @@ def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
         elif row is None and id(ink) in loose:
             split[id(ink)] = loose[id(ink)]
     return [part for ink in inks for part in split.get(id(ink), [ink])]
+
+
+def strokes_to_look_at(inks, height: int, *, strokes=None, judge=None):
+    """(``inks`` with their loose bars taken together, which of them are looked at as several
+    digits, {id(together): [stroke, bar]}): the strokes split_touching cuts.
+
+    A stroke is looked at when wide for its line, or when it holds a loose bar; the only
+    stroke on the page only when ``_may_be_several`` (``judge``: as for split_touching).
+    """
+    inks, loose = with_loose_bars(inks, height)
+    looked_at = [wide or id(ink) in loose for ink, wide in zip(inks, may_hold_several(inks), strict=True)]
+    if len(inks) == 1 and looked_at[0]:
+        looked_at = [_may_be_several(inks[0], height, strokes, judge)]
+    return inks, looked_at, loose
 
 
 def with_loose_bars(inks, height: int):

@@ -71,11 +71,10 @@ def strokes_read(path: Path, runner, names) -> list:
 
     inks = joined_pieces(find_digits(page), read, judge)
     height = touching.line_height(inks)
-    inks, loose = touching.with_loose_bars(inks, height)
+    inks, looked_at, _ = touching.strokes_to_look_at(inks, height, strokes=page.strokes, judge=judge)
     found = []
-    for ink, wide in zip(inks, touching.may_hold_several(inks), strict=True):
-        looked_at = wide or id(ink) in loose
-        if not looked_at or (len(inks) == 1 and not touching._may_be_several(ink, height, page.strokes, judge)):
+    for ink, look in zip(inks, looked_at, strict=True):
+        if not look:
             image = _digit_or_blank(gray, page, ink, str(path))
             found.append(("plain", str(int(predict_probabilities(runner, image).argmax()))))
             continue

@@ -279,14 +279,17 @@ def test_pieces_too_far_apart_are_not_read_together():
 # --------------------------------------------------------------------------- touching digits
 
 
-def rings(*boxes, line=None, size=(400, 200)):
-    """Rings (ellipse outlines 10 px wide) at ``boxes`` and an upright bar at column ``line``: the page analysed."""
+def rings(*boxes, line=None, bars=(), size=(400, 200)):
+    """Rings (ellipse outlines 10 px wide) at ``boxes``, an upright bar at column ``line`` and
+    ``bars`` (pairs of end points), 10 px wide too: the page analysed."""
     page = Image.new("L", size, 255)
     draw = ImageDraw.Draw(page)
     for box in boxes:
         draw.ellipse(box, outline=0, width=10)
     if line is not None:
         draw.line([(line, 40), (line, 160)], fill=0, width=10)
+    for ends in bars:
+        draw.line(list(ends), fill=0, width=10)
     return analyse_page(grayscale(page), "rings")
 
 
@@ -369,13 +372,8 @@ def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
 def test_a_loose_bar_goes_with_the_digit_it_tops_when_that_digit_touches_its_neighbour():
     """A 5 whose body touches the digit before it, its bar apart: the bar is read with the body's half of the
     stroke, not as a digit of its own (nor left out)."""
-    draw_page = Image.new("L", (420, 200), 255)
-    draw = ImageDraw.Draw(draw_page)
-    draw.ellipse((60, 40, 160, 160), outline=0, width=10)
-    draw.ellipse((155, 40, 255, 160), outline=0, width=10)
-    draw.line([(262, 30), (320, 26)], fill=0, width=10)  # the bar, beyond the second ring's top
-    draw.line([(380, 40), (380, 160)], fill=0, width=10)
-    analysed = analyse_page(grayscale(draw_page), "loose bar")
+    beyond_the_second_ring = ((262, 30), (320, 26))
+    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), line=380, bars=[beyond_the_second_ring], size=(420, 200))
     inks = find_digits(analysed)
     assert len(inks) == 3  # the rings (one stroke), the bar, the 1
     scale = analysed.shape[1] / 420
