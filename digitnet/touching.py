@@ -1,6 +1,7 @@
 """Digits whose strokes touch: where one connected stroke holds several digits, and how to cut it.
 
-A stroke too wide for one digit of its line is cut along seams: top-to-bottom paths
+A stroke too wide for one digit of its line, or one that digitnet.whole's network says is
+no one digit (two 1s that touch are no wider than a 0), is cut along seams: top-to-bottom paths
 through the least ink (``least_ink_path``), tried every CUT_STEP of the line's height.
 Every span between two seams that is as wide as a digit can be is read by the
 network, all of them in one batched call, and the row of spans from the left end to
@@ -30,18 +31,26 @@ from .page import Ink, cells_to_pixels, joined_inks
 WIDE_ASPECT = 1.2
 # ... and, the only stroke on the page, when wider than this × its height.  A picture of one
 # digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so unless such a
-# stroke is wider than SEVERAL_ASPECT it is looked at only when digitnet.whole's network
-# gives it whole log odds below LONE_WHOLE_ODDS of being one digit, and cut only when the cut
-# beats it whole by LONE_MARGIN.  Chosen on tuning pictures: below -6 are 136 of the 143
-# touching numbers of test digits 1000–1999 that are one stroke, and 5 of the 2,308 one-digit
-# pictures of test digits 1000–3999 wider than 0.6 (-4: 139 and 21).  Of the 2,971 one-digit
-# tuning pictures with a lone stroke wider than 0.6 (test digits 1000–3999 on paper, and
-# pen-drawn), a margin of 8 cut 6 (mlp) and 5 (cnn), 30 cuts 1 each; of the touching ones
-# it then leaves whole 1 (mlp) and 2 (cnn) of the 79 and 88 read right (margins 28–35: the same).
+# stroke is wider than SEVERAL_ASPECT (then no one digit: looked at and cut as any other) it is
+# looked at only when digitnet.whole's network gives it whole log odds below LONE_WHOLE_ODDS of
+# being one digit, and cut only when the cut beats it whole by LONE_MARGIN.  Chosen on tuning
+# pictures: below -6 are 136 of the 143 touching numbers of test digits 1000–1999 that are one
+# stroke, and 5 of the 2,308 one-digit pictures of test digits 1000–3999 wider than 0.6 (-4:
+# 139 and 21).  Of the 2,971 one-digit tuning pictures with a lone stroke wider than 0.6 (test
+# digits 1000–3999 on paper, and pen-drawn), a margin of 8 cut 6 (mlp) and 5 (cnn), 30 cuts 1
+# each; of the touching ones it then leaves whole 1 (mlp) and 2 (cnn) of the 79 and 88 read
+# right (margins 28–35: the same).
 LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
 LONE_MARGIN = 30.0
 LONE_WHOLE_ODDS = -6.0
+# A stroke of a line narrower than WIDE_ASPECT is looked at all the same when at least DOUBT_ASPECT ×
+# the line's height wide and digitnet.whole's network gives it whole log odds below DOUBT_WHOLE_ODDS:
+# two 1s that touch, or a 1 touching a 2, are no wider than one digit.  -9 read the most tuning
+# numbers right (tests/number_tuning.py's sets, and close and touching numbers of test digits
+# 1000-1999: -6 to -8 also cut a 3, a 7 and a 9 of the close ones in two).
+DOUBT_ASPECT = 0.5
+DOUBT_WHOLE_ODDS = -9.0
 # A piece at most this × the line's height tall is a bar (of a 5, a 7), not a digit's body.
 BAR_HEIGHT = 0.4
 # Seams are tried every CUT_STEP × line height across the stroke, each free to wander
@@ -115,7 +124,7 @@ def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
         count = len(plan_spans)
         read_here, odds_here = probabilities[at : at + count], odds[at : at + count]
         at += count
-        margin = LONE_MARGIN if len(inks) == 1 else 0.0
+        margin = LONE_MARGIN if len(inks) == 1 and not _is_wide(ink, height, SEVERAL_ASPECT) else 0.0
         row = best_row(cuts, plan_spans, read_here, margin=margin, odds=odds_here)
         if row is not None and len(row) > 1:
             split[id(ink)] = [span.ink for span in row]
@@ -133,8 +142,14 @@ def strokes_to_look_at(inks, height: int, *, strokes=None, judge=None):
     """
     inks, loose = with_loose_bars(inks, height)
     looked_at = [wide or id(ink) in loose for ink, wide in zip(inks, may_hold_several(inks), strict=True)]
-    if len(inks) == 1 and looked_at[0]:
-        looked_at = [_may_be_several(inks[0], height, strokes, judge)]
+    if len(inks) == 1:
+        if looked_at[0]:
+            looked_at = [_may_be_several(inks[0], height, strokes, judge)]
+    elif judge is not None:
+        doubtful = [n for n, ink in enumerate(inks) if not looked_at[n] and _is_wide(ink, height, DOUBT_ASPECT)]
+        odds = _odds_whole([inks[n] for n in doubtful], height, strokes, judge)
+        for n, stroke_odds in zip(doubtful, odds, strict=True):
+            looked_at[n] = bool(stroke_odds < DOUBT_WHOLE_ODDS)
     return inks, looked_at, loose
 
 
@@ -183,8 +198,13 @@ def _may_be_several(ink: Ink, height: int, strokes, judge) -> bool:
     """A lone stroke may hold several digits: far too wide for one, or not one digit whole."""
     if _is_wide(ink, height, SEVERAL_ASPECT):
         return True
-    whole = _whole_span(_at_page_resolution(ink, strokes), height)
-    return float(whole_odds(judge, [whole], [[0.0, 0.0]])[0]) < LONE_WHOLE_ODDS
+    return bool(_odds_whole([ink], height, strokes, judge)[0] < LONE_WHOLE_ODDS)
+
+
+def _odds_whole(inks, height: int, strokes, judge):
+    """The log odds that each of ``inks``, whole, is one digit (``whole_odds``)."""
+    spans = [_whole_span(_at_page_resolution(ink, strokes), height) for ink in inks]
+    return whole_odds(judge, spans, [[0.0, 0.0]] * len(spans))
 
 
 def _whole_span(ink: Ink, height: int) -> Span:

@@ -47,7 +47,8 @@ def written(path: Path) -> str:
 
 
 def strokes_read(path: Path, runner, names) -> list:
-    """The picture's strokes as predict finds them: ("plain", digit read) or ("wide", spans, features, digits)."""
+    """The picture's strokes as predict finds them: ("plain", digit read) or ("wide", last seam, spans, features,
+    digits, wider than touching.SEVERAL_ASPECT)."""
     from digitnet import touching
     from digitnet.check import predict_probabilities
     from digitnet.line import find_digits
@@ -92,14 +93,16 @@ def strokes_read(path: Path, runner, names) -> list:
             ]
         )
         bounds = [(span.first, span.last) for span in spans]
-        found.append(("wide", len(costs) - 1, bounds, table, [str(int(p.argmax())) for p in probabilities]))
+        digits = [str(int(p.argmax())) for p in probabilities]
+        several = touching._is_wide(ink, height, touching.SEVERAL_ASPECT)  # no margin then (split_touching)
+        found.append(("wide", len(costs) - 1, bounds, table, digits, several))
     return found
 
 
 def rows(stroke, scores, target=None) -> dict:
     """Best rows of spans of a wide stroke: {digits matched: (score, span indices)} (with ``target``,
     only rows reading a beginning of it; without, the best row under the key 0)."""
-    _, last, bounds, _, digits = stroke
+    _, last, bounds, _, digits, _ = stroke
     best = {(0, 0): (0.0, [])}
     for end in range(1, last + 1):
         for n, (first, span_last) in enumerate(bounds):
@@ -127,7 +130,7 @@ def best_reading(picture, weights, margin: float, truth=None):
                 continue
             scores = stroke[3] @ weights
             options = rows(stroke, scores, truth[at:] if truth is not None else None)
-            if truth is None and len(strokes) == 1:
+            if truth is None and len(strokes) == 1 and not stroke[5]:
                 options = {0: _with_margin(stroke, scores, options[0], margin)} if options else {}
             for matched, (gain, row) in options.items():
                 key = at + (matched if truth is not None else len(row))
@@ -143,7 +146,7 @@ def best_reading(picture, weights, margin: float, truth=None):
 
 def _with_margin(stroke, scores, found, margin):
     """The lone stroke's best row, or the stroke whole when the row beats it by no more than ``margin``."""
-    _, last, bounds, _, _ = stroke
+    _, last, bounds, _, _, _ = stroke
     whole = bounds.index((0, last))
     score, row = found
     return (scores[whole], [whole]) if len(row) > 1 and score <= scores[whole] + margin else found

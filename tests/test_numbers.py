@@ -369,6 +369,52 @@ def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
     assert split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes) == inks
 
 
+def test_a_lone_stroke_more_than_twice_as_wide_as_tall_is_cut_without_the_margin():
+    """Three touching rings alone: no one digit is that wide, so the best row of three is taken even when it
+    beats the stroke read whole by less than the lone-stroke margin (kept for strokes one wide digit could be)."""
+    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), (250, 40, 350, 160), size=(420, 200))
+    inks = find_digits(analysed)
+    assert len(inks) == 1
+    ring = (inks[0].box()[2] - inks[0].box()[0]) / 3
+
+    def judge(parts, shapes):
+        """Sure a ring is a whole digit, and nearly as sure of the three together (by 15 log odds)."""
+        widths = np.array([part.box()[2] - part.box()[0] for part in parts], dtype=float)
+        odds = np.where(np.abs(widths - ring) < 0.15 * ring, 5.0, -5.0)
+        return np.where(widths > 2.5 * ring, 15.0, odds)
+
+    parts = split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=judge)
+    assert len(parts) == 3
+
+
+def test_a_stroke_no_wider_than_one_digit_is_cut_when_not_one_whole_digit():
+    """Two upright bars joined by a stroke (two 1s that touch) are no wider than a 0 beside them: they are
+    looked at as several digits only because digitnet.whole says they are not one digit."""
+    ones = [((70, 40), (70, 160)), ((140, 40), (140, 160)), ((70, 100), (140, 100))]
+    analysed = rings((250, 40, 350, 160), bars=ones, size=(420, 200))
+    inks = find_digits(analysed)
+    assert len(inks) == 2
+    scale = analysed.shape[1] / 420
+
+    def judge_saying(pair_odds):
+        """``pair_odds`` for both bars together, whole for anything else as tall as the line, no digit below."""
+
+        def judge(parts, shapes):
+            boxes = np.array([part.box() for part in parts], dtype=float)
+            pair = (boxes[:, 0] < 70 * scale) & (boxes[:, 2] > 140 * scale)
+            tall = boxes[:, 3] - boxes[:, 1] > 60 * scale
+            return np.where(pair, pair_odds, np.where(tall, 5.0, -5.0))
+
+        return judge
+
+    parts = split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=judge_saying(-12.0))
+    assert len(parts) == 3
+    assert abs(parts[0].box()[2] - 105 * scale) < 10 * scale  # cut through the joining stroke
+    assert parts[2] is inks[1]
+    kept = split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=judge_saying(3.0))
+    assert kept == inks
+
+
 def test_a_loose_bar_goes_with_the_digit_it_tops_when_that_digit_touches_its_neighbour():
     """A 5 whose body touches the digit before it, its bar apart: the bar is read with the body's half of the
     stroke, not as a digit of its own (nor left out)."""
