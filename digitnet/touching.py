@@ -137,8 +137,9 @@ def strokes_to_look_at(inks, height: int, *, strokes=None, judge=None):
     """(``inks`` with their loose bars taken together, which of them are looked at as several
     digits, {id(together): [stroke, bar]}): the strokes split_touching cuts.
 
-    A stroke is looked at when wide for its line, or when it holds a loose bar; the only
-    stroke on the page only when ``_may_be_several`` (``judge``: as for split_touching).
+    A stroke is looked at when wide for its line, when it holds a loose bar, or when no wider
+    than a digit but by ``judge`` (as for split_touching) not one whole digit; the only stroke
+    on the page only when ``_may_be_several``.
     """
     inks, loose = with_loose_bars(inks, height)
     looked_at = [wide or id(ink) in loose for ink, wide in zip(inks, may_hold_several(inks), strict=True)]
