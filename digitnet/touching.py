@@ -48,7 +48,7 @@ LONE_WHOLE_ODDS = -6.0
 # the line's height wide and digitnet.whole's network gives it whole log odds below DOUBT_WHOLE_ODDS:
 # two 1s that touch, or a 1 touching a 2, are no wider than one digit.  -9 read the most tuning
 # numbers right (tests/number_tuning.py's sets, and close and touching numbers of test digits
-# 1000-1999: -6 to -8 also cut a 3, a 7 and a 9 of the close ones in two).
+# 1000-1999: -6 to -8 also cut a 7 and a 9 of the close ones and a 3 of the spaced ones in two).
 DOUBT_ASPECT = 0.5
 DOUBT_WHOLE_ODDS = -9.0
 # A piece at most this × the line's height tall is a bar (of a 5, a 7), not a digit's body.
