@@ -124,13 +124,19 @@ def split_touching(inks, read, *, strokes=None, judge=None) -> list[Ink]:
         count = len(plan_spans)
         read_here, odds_here = probabilities[at : at + count], odds[at : at + count]
         at += count
-        margin = LONE_MARGIN if len(inks) == 1 and not _is_wide(ink, height, SEVERAL_ASPECT) else 0.0
+        margin = LONE_MARGIN if needs_margin(ink, inks, height) else 0.0
         row = best_row(cuts, plan_spans, read_here, margin=margin, odds=odds_here)
         if row is not None and len(row) > 1:
             split[id(ink)] = [span.ink for span in row]
         elif row is None and id(ink) in loose:
             split[id(ink)] = loose[id(ink)]
     return [part for ink in inks for part in split.get(id(ink), [ink])]
+
+
+def needs_margin(ink: Ink, inks, height: int) -> bool:
+    """Whether a cut of ``ink`` must beat it read whole by LONE_MARGIN: it is the only stroke on
+    the page (of ``inks``, as strokes_to_look_at gives them) and one wide digit could be as wide."""
+    return len(inks) == 1 and not _is_wide(ink, height, SEVERAL_ASPECT)
 
 
 def strokes_to_look_at(inks, height: int, *, strokes=None, judge=None):

@@ -48,7 +48,7 @@ def written(path: Path) -> str:
 
 def strokes_read(path: Path, runner, names) -> list:
     """The picture's strokes as predict finds them: ("plain", digit read) or ("wide", last seam, spans, features,
-    digits, wider than touching.SEVERAL_ASPECT)."""
+    digits, whether a cut must win by the lone-stroke margin)."""
     from digitnet import touching
     from digitnet.check import predict_probabilities
     from digitnet.line import find_digits
@@ -94,8 +94,7 @@ def strokes_read(path: Path, runner, names) -> list:
         )
         bounds = [(span.first, span.last) for span in spans]
         digits = [str(int(p.argmax())) for p in probabilities]
-        several = touching._is_wide(ink, height, touching.SEVERAL_ASPECT)  # no margin then (split_touching)
-        found.append(("wide", len(costs) - 1, bounds, table, digits, several))
+        found.append(("wide", len(costs) - 1, bounds, table, digits, touching.needs_margin(ink, inks, height)))
     return found
 
 
@@ -130,7 +129,7 @@ def best_reading(picture, weights, margin: float, truth=None):
                 continue
             scores = stroke[3] @ weights
             options = rows(stroke, scores, truth[at:] if truth is not None else None)
-            if truth is None and len(strokes) == 1 and not stroke[5]:
+            if truth is None and stroke[5]:
                 options = {0: _with_margin(stroke, scores, options[0], margin)} if options else {}
             for matched, (gain, row) in options.items():
                 key = at + (matched if truth is not None else len(row))
