@@ -142,12 +142,16 @@ def test_idx_any_header_any_payload(dims, payload):
         assert isinstance(result, DigitnetError)
 
 
-@pytest.mark.parametrize("raw, expected", zip(VALID_IDX, [IMAGES, LABELS, IMAGES, LABELS], strict=True))
+@pytest.mark.parametrize(
+    "raw, expected",
+    zip(VALID_IDX, [IMAGES, LABELS, IMAGES, LABELS], strict=True),
+    ids=["images", "labels", "images-gzip", "labels-gzip"],
+)
 def test_idx_unmutated_files_come_back_exactly(raw, expected):
     np.testing.assert_array_equal(idx_from_bytes(raw, "x"), expected)
 
 
-@pytest.mark.parametrize("raw", VALID_NPZ)
+@pytest.mark.parametrize("raw", VALID_NPZ, ids=["stored", "compressed"])
 def test_npz_unmutated_files_come_back_exactly(raw):
     dataset = _load_npz_bytes(raw)
     np.testing.assert_array_equal(dataset.train.images, IMAGES)
