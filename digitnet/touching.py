@@ -294,10 +294,14 @@ def seams_of(strokes, height: float):
     width = stroke_width(strokes)
     step = max(1, round(CUT_STEP * height))
     reach = max(1, round(SEAM_REACH * height))
+    columns = range(first + step, last - step // 2, step)
+    windows = [slice(max(first, column - reach), min(last, column + reach + 1)) for column in columns]
+    paths = least_ink_paths(
+        strokes, windows, [column - window.start for column, window in zip(columns, windows, strict=True)]
+    )
     found = {}
-    for column in range(first + step, last - step // 2, step):
-        window = slice(max(first, column - reach), min(last, column + reach + 1))
-        seam = least_ink_path(strokes[:, window], column - window.start) + window.start
+    for path, window in zip(paths, windows, strict=True):
+        seam = path + window.start
         crossed = float(strokes[np.arange(rows), seam].sum()) / width
         if crossed <= MAX_CUT_STROKES:
             found.setdefault(seam.tobytes(), (seam, crossed))
@@ -317,25 +321,40 @@ def stroke_width(strokes) -> float:
 def least_ink_path(strokes, start: int):
     """The top-to-bottom path (a column per row, moving at most one column a row) crossing
     the fewest stroke pixels; the nearest to column ``start`` and the straightest among equals."""
+    return least_ink_paths(strokes, [slice(0, strokes.shape[1])], [start])[0]
+
+
+def least_ink_paths(strokes, windows, starts):
+    """``least_ink_path`` within each of the column ``windows`` of ``strokes`` (from its ``starts``, counted
+    from the window's left), all found in one pass down the rows: (len(windows), rows), columns in each window."""
     import numpy as np
 
-    rows, width = strokes.shape
-    cost = strokes.astype(np.float32) + 1e-3 * np.abs(np.arange(width) - start)[None, :]
-    total = cost[0].copy()
-    came = np.zeros((rows, width), dtype=np.int64)
+    rows, count = strokes.shape[0], len(windows)
+    if count == 0:
+        return np.zeros((0, rows), dtype=np.int64)
+    width = max(window.stop - window.start for window in windows)
+    # Windows cut short by the strokes' ends are padded on the right with columns no path can take.
+    cost = np.full((count, rows, width), np.inf)
+    for n, (window, start) in enumerate(zip(windows, starts, strict=True)):
+        part = strokes[:, window]
+        cost[n, :, : part.shape[1]] = part.astype(np.float32) + 1e-3 * np.abs(np.arange(part.shape[1]) - start)[None, :]
+    total = cost[:, 0].copy()
+    came = np.zeros((count, rows, width), dtype=np.int64)
     offsets = np.array([-1, 0, 1])
-    steps = np.array([1e-4, 0.0, 1e-4], dtype=np.float32)[:, None]
+    steps = np.array([1e-4, 0.0, 1e-4], dtype=np.float32)[:, None, None]
+    walls = np.full((count, 1), np.inf)
     for row in range(1, rows):
-        padded = np.concatenate([[np.inf], total, [np.inf]])
-        options = np.stack([padded[:-2], padded[1:-1], padded[2:]]) + steps
+        padded = np.concatenate([walls, total, walls], axis=1)
+        options = np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]) + steps
         pick = np.argmin(options, axis=0)
-        came[row] = np.arange(width) + offsets[pick]
-        total = options[pick, np.arange(width)] + cost[row]
-    path = np.empty(rows, dtype=np.int64)
-    path[-1] = int(np.argmin(total))
+        came[:, row] = np.arange(width) + offsets[pick]
+        total = np.take_along_axis(options, pick[None], axis=0)[0] + cost[:, row]
+    paths = np.empty((count, rows), dtype=np.int64)
+    paths[:, -1] = np.argmin(total, axis=1)
+    every = np.arange(count)
     for row in range(rows - 1, 0, -1):
-        path[row - 1] = came[row, path[row]]
-    return path
+        paths[:, row - 1] = came[every, row, paths[:, row]]
+    return paths
 
 
 def span_features(span: Span, probabilities, crossed: float, odds: float = 0.0) -> dict:

@@ -21,7 +21,16 @@ from digitnet.line import find_digits
 from digitnet.page import Ink, analyse_page
 from digitnet.pictures import grayscale
 from digitnet.pieces import joined_pieces
-from digitnet.touching import Span, best_row, least_ink_path, seams_of, span_score, split_touching, stroke_width
+from digitnet.touching import (
+    Span,
+    best_row,
+    least_ink_path,
+    least_ink_paths,
+    seams_of,
+    span_score,
+    split_touching,
+    stroke_width,
+)
 
 from synth import render_digit
 
@@ -480,6 +489,20 @@ def test_the_least_ink_path_goes_through_the_gap():
     assert strokes[np.arange(30), path].sum() == 4  # the bridge's rows, where any column is inked
     outside = np.r_[0:10, 14:30]
     assert ((8 <= path[outside]) & (path[outside] <= 10)).all()
+
+
+def test_least_ink_paths_found_together_are_the_paths_found_one_window_at_a_time():
+    """seams_of finds every seam of a stroke in one pass down the rows: each path is the one least_ink_path finds
+    in its window alone, windows cut short at the stroke's ends included (ties broken alike)."""
+    rng = np.random.default_rng(5)
+    strokes = rng.random((40, 60)) < 0.3
+    windows = [slice(0, 9), slice(4, 21), slice(20, 37), slice(50, 60)]
+    starts = [2, 8, 8, 3]
+    together = least_ink_paths(strokes, windows, starts)
+    assert together.shape == (4, 40)
+    for path, window, start in zip(together, windows, starts, strict=True):
+        np.testing.assert_array_equal(path, least_ink_path(strokes[:, window], start))
+    assert least_ink_paths(strokes, [], []).shape == (0, 40)
 
 
 def test_the_best_row_of_spans_wins_and_a_lone_stroke_needs_a_margin():
