@@ -2,7 +2,7 @@
 
 A stroke too wide for one digit of its line, or one that digitnet.whole's network says is
 no one digit (two 1s that touch are no wider than a 0), is cut along seams: top-to-bottom paths
-through the least ink (``least_ink_path``), tried every CUT_STEP of the line's height.
+through the least ink (``least_ink_paths``), tried every CUT_STEP of the line's height.
 Every span between two seams that is as wide as a digit can be is read by the
 network, all of them in one batched call, and the row of spans from the left end to
 the right end that is likeliest to be the digits written wins (``best_row``).
@@ -318,15 +318,11 @@ def stroke_width(strokes) -> float:
     return max(1.0, 2.0 * float(strokes.sum()) / max(1, int(outline.sum())))
 
 
-def least_ink_path(strokes, start: int):
-    """The top-to-bottom path (a column per row, moving at most one column a row) crossing
-    the fewest stroke pixels; the nearest to column ``start`` and the straightest among equals."""
-    return least_ink_paths(strokes, [slice(0, strokes.shape[1])], [start])[0]
-
-
 def least_ink_paths(strokes, windows, starts):
-    """``least_ink_path`` within each of the column ``windows`` of ``strokes`` (from its ``starts``, counted
-    from the window's left), all found in one pass down the rows: (len(windows), rows), columns in each window."""
+    """In each of the column ``windows`` of ``strokes``, the top-to-bottom path (a column per row, moving
+    at most one column a row) crossing the fewest stroke pixels; the nearest to its column of ``starts``
+    (counted from the window's left) and the straightest among equals.  All are found in one pass down
+    the rows: (len(windows), rows), columns counted from each window's left."""
     import numpy as np
 
     rows, count = strokes.shape[0], len(windows)

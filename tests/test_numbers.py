@@ -24,7 +24,6 @@ from digitnet.pieces import joined_pieces
 from digitnet.touching import (
     Span,
     best_row,
-    least_ink_path,
     least_ink_paths,
     seams_of,
     span_score,
@@ -485,14 +484,14 @@ def test_the_least_ink_path_goes_through_the_gap():
     strokes[:, :8] = True
     strokes[:, 11:] = True
     strokes[10:14, 8:11] = True  # a bridge: the path must cross it, nothing else
-    path = least_ink_path(strokes, start=3)
+    path = least_ink_paths(strokes, [slice(0, 20)], [3])[0]
     assert strokes[np.arange(30), path].sum() == 4  # the bridge's rows, where any column is inked
     outside = np.r_[0:10, 14:30]
     assert ((8 <= path[outside]) & (path[outside] <= 10)).all()
 
 
 def test_least_ink_paths_found_together_are_the_paths_found_one_window_at_a_time():
-    """seams_of finds every seam of a stroke in one pass down the rows: each path is the one least_ink_path finds
+    """seams_of finds every seam of a stroke in one pass down the rows: each path is the one found
     in its window alone, windows cut short at the stroke's ends included (ties broken alike)."""
     rng = np.random.default_rng(5)
     strokes = rng.random((40, 60)) < 0.3
@@ -501,7 +500,9 @@ def test_least_ink_paths_found_together_are_the_paths_found_one_window_at_a_time
     together = least_ink_paths(strokes, windows, starts)
     assert together.shape == (4, 40)
     for path, window, start in zip(together, windows, starts, strict=True):
-        np.testing.assert_array_equal(path, least_ink_path(strokes[:, window], start))
+        np.testing.assert_array_equal(
+            path, least_ink_paths(strokes[:, window], [slice(0, window.stop - window.start)], [start])[0]
+        )
     assert least_ink_paths(strokes, [], []).shape == (0, 40)
 
 
