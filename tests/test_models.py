@@ -54,10 +54,16 @@ def test_linear_is_one_sigmoid_layer_on_784_inputs():
     assert model.count_params() == 784 * 10 + 10
 
 
-def test_cnn_is_a_convnet_ending_in_ten_softmax_classes():
+def test_cnn_is_two_blocks_of_two_normalised_convolutions_ending_in_ten_softmax_classes():
     model = build_model("cnn")
 
-    assert layer_kinds(model).count("Conv2D") >= 2
+    convolution = ["Conv2D", "BatchNormalization", "ReLU"]
+    block = convolution * 2 + ["MaxPooling2D"]
+    assert layer_kinds(model) == ["Reshape"] + block * 2 + ["Flatten", "Dropout", "Dense"]
+    filters = [layer.filters for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert filters == [32, 32, 64, 64]
+    # No biases before a normalisation (its shift replaces them): 75,818 weights in all.
+    assert model.count_params() == 75_818
     last = model.layers[-1]
     assert type(last).__name__ == "Dense" and last.units == 10 and last.activation.__name__ == "softmax"
     assert model.input_shape == (None, 28, 28)
