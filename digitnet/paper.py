@@ -2,10 +2,13 @@
 
 Works on a grey page as float32 in [0, 1].  The paper's level is fitted as a smooth
 surface (uneven light, tint and vignetting go with it), so what stands above it is
-ink wherever it lies on the sheet.
+ink wherever it lies on the sheet.  A picture cropped to its digit, where ink may be
+half of it, is recognised by its two tones instead (``two_tones``).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 # Noise floor (0–1) for comparing how far ink stands out: below it, a synthetic page is "perfectly quiet".
 QUIETEST_PAPER = 0.003
@@ -13,6 +16,13 @@ QUIETEST_PAPER = 0.003
 PAPER_GRID = 32
 # Blocks this far (or three robust deviations) from the fitted paper hold ink.
 PAPER_TOLERANCE = 0.03
+
+
+# A picture cropped to its ink is two-toned: Otsu's split of its grey levels explains at least
+# this share of their variance (paper photographed unevenly, noise, a gradient: at most 0.76),
+TWO_TONED = 0.8
+# and its two tones lie at least this far apart (a blank page's: at most 0.5, a pen on paper: 0.7 and more).
+TWO_TONES_APART = 0.6
 
 
 class Paper:
@@ -138,3 +148,50 @@ def box_mean3(values):
     from scipy import ndimage
 
     return ndimage.uniform_filter(values, size=3, mode="nearest") if min(values.shape) >= 3 else values
+
+
+class Tones(NamedTuple):
+    """A two-toned picture's split: its paper's grey (0–255), the share of it in ink, and the grey
+    level from which on pixels are paper (``ink_is_dark``) or ink."""
+
+    paper: float
+    ink_share: float
+    threshold: int
+    ink_is_dark: bool
+
+
+def two_tones(counts, border) -> Tones | None:
+    """How a picture whose grey levels 0–255 are counted in ``counts`` splits into paper and ink,
+    when it is two-toned; None otherwise.  ``border`` holds the grey levels of its outermost pixels.
+
+    A digit cropped to its ink may cover half the picture, and then neither the paper's level
+    nor its noise can be measured as the majority of the pixels.  Such a picture is two-toned:
+    Otsu's threshold splits its grey levels into ink and paper, far apart, which explains
+    most of their variance.  The paper is the tone most of the border has: a digit cropped to
+    its ink touches the sides only where its strokes end or turn (a thick 0 may be mostly ink).
+    """
+    import numpy as np
+
+    counts = np.asarray(counts, dtype=np.float64)
+    share = counts / max(1.0, counts.sum())
+    levels = (np.arange(len(share)) + 0.5) / len(share)
+    below = np.cumsum(share)[:-1]  # share below each possible threshold
+    below_sum = np.cumsum(share * levels)[:-1]
+    mean = float((share * levels).sum())
+    variance = float((share * (levels - mean) ** 2).sum())
+    usable = (below > 0) & (below < 1)
+    if variance <= 0 or not usable.any():
+        return None
+    dark = np.where(usable, below_sum / np.where(usable, below, 1), 0)
+    light = np.where(usable, (mean - below_sum) / np.where(usable, 1 - below, 1), 0)
+    between = np.where(usable, below * (1 - below) * (light - dark) ** 2, 0)
+    split = int(np.argmax(between))
+    if between[split] / variance < TWO_TONED or light[split] - dark[split] < TWO_TONES_APART:
+        return None
+    ink_is_dark = bool(np.mean(np.asarray(border) >= split + 1) >= 0.5)
+    # The paper's tone is its class's median (the class mean is pulled toward the ink by the
+    # strokes' soft edges).
+    paper = share[split + 1 :] if ink_is_dark else share[: split + 1]
+    middle = int(np.searchsorted(np.cumsum(paper), paper.sum() / 2)) + (split + 1 if ink_is_dark else 0)
+    ink_share = float(below[split] if ink_is_dark else 1 - below[split])
+    return Tones(float(middle), ink_share, split + 1, ink_is_dark)

@@ -3,7 +3,8 @@
 Refuses, with one line naming the file, anything that is not a usable picture
 (missing, empty, not an image, damaged, a decompression bomb) before it costs
 memory; composites transparency on white and turns any colour or bit depth into
-0–255 grey, so the rest of the pipeline sees one kind of picture.
+0–255 grey, so the rest of the pipeline sees one kind of picture.  A picture cropped to its
+digit can be put inside a frame of its own paper (``framed``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ MAX_PIXELS = 40_000_000
 # Formats worth trying; Pillow's others (EPS runs Ghostscript, for one) are not needed
 # for pictures of digits and are not opened at all.
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+# A digit cropped to its ink is read again inside a frame of its paper this wide (× its longer
+# side), the picture shrunk to at most FRAMED_LONGEST pixels first (28×28 is all a digit becomes).
+PAPER_FRAME = 0.25
+FRAMED_LONGEST = 1024
 IMAGE_SUFFIXES = (
     ".png",
     ".jpg",
@@ -161,6 +166,68 @@ def grayscale(image):
         return image.convert("RGB").convert("L")
     except (ValueError, OSError) as exc:
         raise DigitnetError(f"colour mode {mode} is not supported ({_reason(exc)})") from None
+
+
+def grey_counts(gray) -> list:
+    """How many pixels of ``gray`` (mode "L" or "F") have each grey level 0–255 (Pillow's own count)."""
+    return gray.histogram() if gray.mode == "L" else gray.histogram(extrema=(0.0, float(PIXEL_MAX)))
+
+
+def border_of(gray):
+    """The grey levels of the outermost pixels of ``gray``, all four sides."""
+    import numpy as np
+
+    pixels = np.asarray(gray)
+    return np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+
+
+def framed(gray, tones, *, width: float = PAPER_FRAME, longest: int = FRAMED_LONGEST):
+    """``gray`` (mode "L" or "F") inside a frame of its own paper, ``width`` × its longer side wide
+    all round, shrunk first so that side is at most ``longest`` pixels.
+
+    ``tones`` (digitnet.paper.Tones) tells paper from ink.  The frame is made of the picture's
+    own paper pixels (the middle half of their grey levels), drawn at random (seeded: the
+    same picture gets the same frame), so its grain and level run on without a step where
+    the picture ends.  A digit cropped
+    to its ink (a scan cut to the digit, a dataset's 16×16 crop) then lies on paper like
+    any other.  Returns the framed picture and ``to_picture(box)``, which takes a
+    (left, top, right, bottom) box in it back to the given picture's pixels.
+    """
+    import math
+
+    import numpy as np
+
+    original = gray.size
+    small = shrunk(gray, longest)
+    scale = small.size[0] / original[0]
+    frame = max(2, round(width * max(small.size)))
+    pixels = np.asarray(small)
+    paper = pixels[(pixels >= tones.threshold) == tones.ink_is_dark]
+    # Its middle half only: the paper class also holds the strokes' soft edges, which are no grain.
+    low, high = np.percentile(paper, [25, 75]) if paper.size else (tones.paper, tones.paper)
+    paper = paper[(paper >= low) & (paper <= high)]
+    if paper.size == 0:
+        paper = np.asarray([tones.paper], dtype=pixels.dtype)
+    height, width_ = pixels.shape
+    padded = np.random.default_rng(0).choice(paper, size=(height + 2 * frame, width_ + 2 * frame))
+    padded[frame : frame + height, frame : frame + width_] = pixels
+
+    def to_picture(box):
+        left, top, right, bottom = ((value - frame) / scale for value in box)
+        return (
+            max(0, math.floor(left)),
+            max(0, math.floor(top)),
+            min(original[0], math.ceil(right)),
+            min(original[1], math.ceil(bottom)),
+        )
+
+    return _from_array(padded, small.mode), to_picture
+
+
+def _from_array(pixels, mode):
+    from PIL import Image
+
+    return Image.fromarray(pixels, mode=mode) if mode == "F" else Image.fromarray(pixels)
 
 
 def _composite_on_white(image):

@@ -1,7 +1,7 @@
 """Reading the digits in people's own pictures: the use case behind `digitnet predict`.
 
 Each picture is read as a number: ``page`` finds its digits left to right (``touching``
-cuts digits whose strokes touch), ``digit`` makes
+cuts digits whose strokes touch; ``crop`` frames a picture cut to its digit), ``digit`` makes
 each an MNIST-style 28×28 image, and all of them go, in one batch, through
 ``check.predict_probabilities`` — the same path test digits take.  A picture of one
 digit reads exactly as before; ``single=True`` takes the whole picture as one digit.
@@ -122,19 +122,43 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     ``ask(images)`` replaces ``check.predict_probabilities(model, images)`` where the
     model is shared (the web server holds a lock only while the model runs).
     """
+    from .check import predict_probabilities
+    from .crop import cropped_tones
+    from .pictures import framed, grayscale
+
+    ask = ask or (lambda images: predict_probabilities(model, images))
+    gray = grayscale(image)
+    try:
+        reading, inked = _read_gray(gray, ask, name=name, single=single)
+    except DigitnetError as error:
+        reading, inked, no_ink = None, 0.0, error
+    tones = cropped_tones(gray, [digit.box for digit in reading.digits] if reading else [], inked)
+    if tones is not None:  # a picture cropped to its digit: read again on a frame of its paper
+        paper_around, to_picture = framed(gray, tones)
+        try:
+            again, _ = _read_gray(paper_around, ask, name=name, single=single)
+        except DigitnetError:
+            again = None
+        if again is not None:
+            boxed = tuple(dataclasses.replace(digit, box=to_picture(digit.box)) for digit in again.digits)
+            return ImagePrediction(path=name, digits=boxed)
+    if reading is None:
+        raise no_ink
+    return reading
+
+
+def _read_gray(gray, ask, *, name: str, single: bool):
+    """``read_picture`` of a grey picture as it is, and the share of the page found to be strokes."""
     import numpy as np
 
-    from .check import predict_probabilities, to_prediction
+    from .check import to_prediction
     from .digit import digit_box
     from .line import find_digits
     from .page import analyse_page, one_digit_ink
-    from .pictures import grayscale
     from .pieces import joined_pieces
     from .touching import split_touching
     from .whole import whole_log_odds
 
-    ask = ask or (lambda images: predict_probabilities(model, images))
-    gray = grayscale(image)
     page = analyse_page(gray, name)
 
     prepared = {}  # id(ink): (ink, its 28×28 image), each stroke prepared once
@@ -160,13 +184,14 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     if not found:
         raise DigitnetError(f"{name}: no ink found — is the page blank?")
     probabilities = ask(np.stack([image28 for _, image28 in found]))
-    return ImagePrediction(
+    reading = ImagePrediction(
         path=name,
         digits=tuple(
             DigitReading(to_prediction(probs), image28, digit_box(ink, page, gray.size))
             for (ink, image28), probs in zip(found, probabilities, strict=True)
         ),
     )
+    return reading, float(page.strokes.mean())
 
 
 def _digit_or_blank(gray, page, ink, name):
