@@ -21,8 +21,8 @@ PAPER_TOLERANCE = 0.03
 # A picture cropped to its ink is two-toned: Otsu's split of its grey levels explains at least
 # this share of their variance (paper photographed unevenly, noise, a gradient: at most 0.76),
 TWO_TONED = 0.8
-# and its two tones lie at least this far apart (a blank page's: at most 0.5, a pen on paper: 0.7 and more).
-TWO_TONES_APART = 0.6
+# and its two tones lie at least this far apart (faint noise is no ink; a blue pen on white is about 0.5).
+TWO_TONES_APART = 0.35
 
 
 class Paper:

@@ -5,14 +5,15 @@
     digitnet predict /tmp/cropped --json --model model.keras > /tmp/cropped.json
     python tests/cropped_digits.py score /tmp/cropped.json
 
-Each MNIST test digit is cut to the box of its ink (every pixel above 0) and written six ways:
+Each MNIST test digit is cut to the box of its ink (every pixel above 0) and written seven ways:
 
 - ``tightdark``:  dark ink on white, the crop itself (PNG);
 - ``tightlight``: light ink on black, as MNIST stores it (PNG);
 - ``tightbig``:   dark on white, scaled up 4× (bilinear) and saved as JPEG, like a scan cut to the digit;
 - ``margin1``:    dark on white with one pixel of paper all round;
 - ``usps``:       light on black, squeezed into 16×16 (bilinear), as USPS-like sets store digits;
-- ``binary16``:   black on white, 16×16 and thresholded to two levels, as Semeion-like sets do.
+- ``binary16``:   black on white, 16×16 and thresholded to two levels, as Semeion-like sets do;
+- ``bluepen``:    blue ink on white, the crop itself, in colour (RGB PNG).
 
 The label is in the name: ``tightdark_05100_d6.png``.
 """
@@ -29,11 +30,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-KINDS = ("tightdark", "tightlight", "tightbig", "margin1", "usps", "binary16")
+KINDS = ("tightdark", "tightlight", "tightbig", "margin1", "usps", "binary16", "bluepen")
 
 
 def cropped_versions(image: np.ndarray) -> dict:
-    """The six pictures of one 28×28 MNIST digit (bright ink on black), by kind."""
+    """The seven pictures of one 28×28 MNIST digit (bright ink on black), by kind."""
     rows = np.nonzero(image.any(axis=1))[0]
     cols = np.nonzero(image.any(axis=0))[0]
     ink = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -46,7 +47,13 @@ def cropped_versions(image: np.ndarray) -> dict:
         "margin1": Image.fromarray(np.pad(255 - ink, 1, constant_values=255)),
         "usps": Image.fromarray(small),
         "binary16": Image.fromarray(np.where(small > 100, 0, 255).astype(np.uint8)),
+        "bluepen": Image.fromarray(blue_pen(ink)),
     }
+
+
+def blue_pen(ink: np.ndarray) -> np.ndarray:
+    """Bright ink on black as blue ink on white paper (RGB uint8)."""
+    return np.stack([255 - ink * 0.85, 255 - ink * 0.6, 255 - ink * 0.2], axis=-1).astype(np.uint8)
 
 
 def make_set(folder: Path, *, count: int, start: int) -> int:

@@ -21,6 +21,7 @@ from digitnet.errors import DigitnetError
 from digitnet.paper import Tones, two_tones
 from digitnet.pictures import border_of, framed, grayscale, grey_counts
 
+from cropped_digits import blue_pen
 from synth import render_digit
 
 
@@ -88,6 +89,7 @@ def test_blank_pages_noise_and_gradients_are_not_two_toned_and_stay_blank(kind):
     [
         pytest.param(lambda ink: 255 - ink, 255, id="dark on white"),
         pytest.param(lambda ink: ink, 0, id="light on black"),
+        pytest.param(lambda ink: np.asarray(Image.fromarray(blue_pen(ink)).convert("L")), 255, id="blue pen"),
         pytest.param(
             lambda ink: np.asarray(Image.fromarray(ink).resize((16, 16), Image.Resampling.BILINEAR)), 0, id="16x16"
         ),
