@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from paper_digits import cropped_to_ink
+
 KINDS = ("tightdark", "tightlight", "tightbig", "margin1", "usps", "binary16", "bluepen")
 
 
 def cropped_versions(image: np.ndarray) -> dict:
     """The seven pictures of one 28×28 MNIST digit (bright ink on black), by kind."""
-    rows = np.nonzero(image.any(axis=1))[0]
-    cols = np.nonzero(image.any(axis=0))[0]
-    ink = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    ink = cropped_to_ink(image, above=0)
     bilinear = Image.Resampling.BILINEAR
     small = np.asarray(Image.fromarray(ink).resize((16, 16), bilinear))
     return {

@@ -70,7 +70,7 @@ def photo_of(ink, rng, width: int, height: int) -> Image.Image:
     """An ink mask (float, 1 = full ink) tilted, placed off-centre on a photographed sheet."""
     ink_img = Image.fromarray(ink, mode="F").rotate(float(rng.normal(0, 5)), resample=Image.BILINEAR, expand=True)
     ink = np.clip(np.asarray(ink_img, dtype=np.float32), 0, 1)
-    ink = _cropped(ink)
+    ink = cropped_to_ink(ink)
     if ink.shape[0] > height or ink.shape[1] > width:
         scale = min(height / ink.shape[0], width / ink.shape[1]) * 0.95
         ink = np.asarray(
@@ -325,7 +325,7 @@ def drawn_strokes(digit: int, rng, height: int, *, styles=None) -> np.ndarray:
         for x, y in (pixels[0], pixels[-1]):
             draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
     small = canvas.resize((max(1, size[0] // 4), max(1, size[1] // 4)), Image.BOX)
-    return _cropped(np.asarray(small, dtype=np.float32) / 255.0)
+    return cropped_to_ink(np.asarray(small, dtype=np.float32) / 255.0)
 
 
 def _smooth(points, steps: int = 12):
@@ -350,9 +350,10 @@ def _smooth(points, steps: int = 12):
     return curve
 
 
-def _cropped(ink):
-    rows = np.nonzero(ink.max(axis=1) > 0.05)[0]
-    cols = np.nonzero(ink.max(axis=0) > 0.05)[0]
+def cropped_to_ink(ink, above: float = 0.05):
+    """``ink`` (bright on dark) cut to the box of its pixels brighter than ``above``."""
+    rows = np.nonzero((ink > above).any(axis=1))[0]
+    cols = np.nonzero((ink > above).any(axis=0))[0]
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 

@@ -32,14 +32,14 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paper_digits import FORMAT_WEIGHTS, FORMATS, encode, ink_strokes, photo_of
+from paper_digits import FORMAT_WEIGHTS, FORMATS, cropped_to_ink, encode, ink_strokes, photo_of
 
 LAYOUTS = ("spaced", "close", "touching", "mixed")
 
 
 def number_ink(digits28, rng, layout: str, height: int) -> np.ndarray:
     """MNIST digits (bright-ink 28×28 each) written in a row ``height`` px tall: a float ink mask."""
-    inks = [_cropped(ink_strokes(d, rng, max(12, int(height * rng.uniform(0.85, 1.15))))) for d in digits28]
+    inks = [cropped_to_ink(ink_strokes(d, rng, max(12, int(height * rng.uniform(0.85, 1.15))))) for d in digits28]
     line = inks[0]
     for ink in inks[1:]:
         kind = layout if layout != "mixed" else str(rng.choice(("spaced", "close", "touching")))
@@ -78,12 +78,6 @@ def _touching_offset(left, right, top_left, top_right, rows) -> int:
         if (a[:, offset : offset + shared] & b[:, :shared]).any():
             return offset
     return 0
-
-
-def _cropped(ink):
-    rows = np.nonzero(ink.max(axis=1) > 0.05)[0]
-    cols = np.nonzero(ink.max(axis=0) > 0.05)[0]
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def number_on_paper(digits28, rng, layout: str):

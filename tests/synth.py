@@ -17,6 +17,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from digitnet.data import IDX_NAMES
 from digitnet.idx import write_idx
 
+# render_digit's canvas is faintly noisy all over; ink is what stands above this level.
+SYNTH_NOISE = 60
+
 
 def render_digit(digit: int, rng: np.random.Generator, *, canvas: int = 28) -> np.ndarray:
     """One digit as uint8 (canvas, canvas): bright ink on black, roughly MNIST-sized."""

@@ -22,16 +22,13 @@ from digitnet.paper import Tones, two_tones
 from digitnet.pictures import border_of, framed, grayscale, grey_counts
 
 from cropped_digits import blue_pen
-from synth import render_digit
+from paper_digits import cropped_to_ink
+from synth import SYNTH_NOISE, render_digit
 
 
 def ink_of(digit: int, seed: int = 0, canvas: int = 112) -> np.ndarray:
     """A synthetic digit's bright ink on black, cropped to the ink (uint8)."""
-    ink = render_digit(digit, np.random.default_rng(seed), canvas=canvas)
-    inked = ink > 60  # synth's canvas is faintly noisy all over
-    rows = np.nonzero(inked.any(axis=1))[0]
-    cols = np.nonzero(inked.any(axis=0))[0]
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return cropped_to_ink(render_digit(digit, np.random.default_rng(seed), canvas=canvas), above=SYNTH_NOISE)
 
 
 def uniform_guess(images):

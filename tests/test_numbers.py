@@ -31,7 +31,8 @@ from digitnet.touching import (
     stroke_width,
 )
 
-from synth import render_digit
+from paper_digits import cropped_to_ink
+from synth import SYNTH_NOISE, render_digit
 
 JSON_ROUNDING = 0.5 * 10**-JSON_DECIMALS  # the most rounding JSON probabilities moves one
 
@@ -41,7 +42,7 @@ HEIGHT = 120  # each digit's canvas: synth draws a digit about 60% of it tall
 def number_picture(digits, *, gap: int = 10, seed: int = 0, margin: int = 40) -> np.ndarray:
     """Dark digits on white paper, side by side with ``gap`` pixels between their canvases (uint8 grey)."""
     rng = np.random.default_rng(seed)
-    inks = [_cropped(render_digit(d, rng, canvas=HEIGHT)) for d in digits]
+    inks = [cropped_to_ink(render_digit(d, rng, canvas=HEIGHT), above=SYNTH_NOISE) for d in digits]
     height = max(ink.shape[0] for ink in inks) + 2 * margin
     width = sum(ink.shape[1] for ink in inks) + gap * (len(inks) - 1) + 2 * margin
     page = np.zeros((height, width), dtype=np.uint8)
@@ -53,12 +54,6 @@ def number_picture(digits, *, gap: int = 10, seed: int = 0, margin: int = 40) ->
         )
         x += ink.shape[1] + gap
     return 255 - page
-
-
-def _cropped(ink, level: int = 60):
-    rows = np.nonzero((ink > level).any(axis=1))[0]
-    cols = np.nonzero((ink > level).any(axis=0))[0]
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def found(pixels):

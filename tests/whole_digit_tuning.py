@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import paper_numbers  # noqa: E402
 
-from paper_digits import FORMAT_WEIGHTS, FORMATS, _cropped, encode, ink_strokes, photo_of  # noqa: E402
+from paper_digits import FORMAT_WEIGHTS, FORMATS, cropped_to_ink, encode, ink_strokes, photo_of  # noqa: E402
 
 # A span is a whole digit when this much of its strokes is one digit's and it holds this much
 # of that digit's; it is clearly not one below the second pair (between: left out).
@@ -38,7 +38,7 @@ LAYOUT_WEIGHTS = {"touching": 0.45, "overlapping": 0.2, "close": 0.15, "one": 0.
 
 def layered_number(digits28, rng, height: int, layout: str) -> np.ndarray:
     """Each digit's ink on a canvas of the whole row (digits, rows, columns), written as ``layout`` asks."""
-    inks = [_cropped(ink_strokes(d, rng, max(12, int(height * rng.uniform(0.85, 1.15))))) for d in digits28]
+    inks = [cropped_to_ink(ink_strokes(d, rng, max(12, int(height * rng.uniform(0.85, 1.15))))) for d in digits28]
     layers = [inks[0]]
     for ink in inks[1:]:
         line = np.max(layers, axis=0)
