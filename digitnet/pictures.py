@@ -188,14 +188,14 @@ def framed(gray, tones, *, width: float = PAPER_FRAME, longest: int = FRAMED_LON
     ``tones`` (digitnet.paper.Tones) tells paper from ink.  The frame is made of the picture's
     own paper pixels (the middle half of their grey levels), drawn at random (seeded: the
     same picture gets the same frame), so its grain and level run on without a step where
-    the picture ends.  A digit cropped
-    to its ink (a scan cut to the digit, a dataset's 16×16 crop) then lies on paper like
-    any other.  Returns the framed picture and ``to_picture(box)``, which takes a
+    the picture ends.  A digit cropped to its ink (a scan cut to the digit, a dataset's
+    16×16 crop) then lies on paper like any other.  Returns the framed picture and ``to_picture(box)``, which takes a
     (left, top, right, bottom) box in it back to the given picture's pixels.
     """
     import math
 
     import numpy as np
+    from PIL import Image
 
     original = gray.size
     small = shrunk(gray, longest)
@@ -203,14 +203,14 @@ def framed(gray, tones, *, width: float = PAPER_FRAME, longest: int = FRAMED_LON
     frame = max(2, round(width * max(small.size)))
     pixels = np.asarray(small)
     paper = pixels[(pixels >= tones.threshold) == tones.ink_is_dark]
-    # Its middle half only: the paper class also holds the strokes' soft edges, which are no grain.
-    low, high = np.percentile(paper, [25, 75]) if paper.size else (tones.paper, tones.paper)
-    paper = paper[(paper >= low) & (paper <= high)]
-    if paper.size == 0:
+    if paper.size:  # its middle half only: the paper class also holds the strokes' soft edges, no grain
+        low, high = np.percentile(paper, [25, 75])
+        paper = paper[(paper >= low) & (paper <= high)]
+    if not paper.size:
         paper = np.asarray([tones.paper], dtype=pixels.dtype)
-    height, width_ = pixels.shape
-    padded = np.random.default_rng(0).choice(paper, size=(height + 2 * frame, width_ + 2 * frame))
-    padded[frame : frame + height, frame : frame + width_] = pixels
+    rows, cols = pixels.shape
+    padded = np.random.default_rng(0).choice(paper, size=(rows + 2 * frame, cols + 2 * frame))
+    padded[frame : frame + rows, frame : frame + cols] = pixels
 
     def to_picture(box):
         left, top, right, bottom = ((value - frame) / scale for value in box)
@@ -221,13 +221,7 @@ def framed(gray, tones, *, width: float = PAPER_FRAME, longest: int = FRAMED_LON
             min(original[1], math.ceil(bottom)),
         )
 
-    return _from_array(padded, small.mode), to_picture
-
-
-def _from_array(pixels, mode):
-    from PIL import Image
-
-    return Image.fromarray(pixels, mode=mode) if mode == "F" else Image.fromarray(pixels)
+    return Image.fromarray(padded), to_picture  # "L" from uint8, "F" from float32, as ``small`` was
 
 
 def _composite_on_white(image):
