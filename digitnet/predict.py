@@ -123,11 +123,37 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
     model is shared (the web server holds a lock only while the model runs).
     """
     from .check import predict_probabilities
-    from .crop import cropped_tones
-    from .pictures import framed, grayscale
+    from .pictures import grayscale
+    from .tilt import levelled, line_tilt, needs_levelling
 
     ask = ask or (lambda images: predict_probabilities(model, images))
     gray = grayscale(image)
+    reading = _read_as_it_lies(gray, ask, name=name, single=single)
+    tilt = 0.0 if single else line_tilt([digit.box for digit in reading.digits])
+    if needs_levelling(tilt):  # a number written at a slant: read it again, level
+        turned, to_picture = levelled(gray, tilt)
+        try:
+            again = _read_as_it_lies(turned, ask, name=name, single=single)
+        except DigitnetError:
+            return reading
+        if _sureness(again) >= _sureness(reading):
+            return ImagePrediction(path=name, digits=_boxes_mapped(again.digits, to_picture))
+    return reading
+
+
+def _sureness(reading) -> float:
+    """How sure the network is of a reading, all its digits together: the mean log of their confidences."""
+    import math
+
+    return sum(math.log(max(digit.prediction.confidence, 1e-9)) for digit in reading.digits) / len(reading.digits)
+
+
+def _read_as_it_lies(gray, ask, *, name: str, single: bool) -> ImagePrediction:
+    """``read_picture`` of a grey picture without levelling it: read again framed in its own paper
+    when it looks cropped to its digit (digitnet.crop)."""
+    from .crop import cropped_tones
+    from .pictures import framed
+
     try:
         reading, inked = _read_gray(gray, ask, name=name, single=single)
     except DigitnetError as error:
@@ -140,11 +166,15 @@ def read_picture(model, image, *, name: str = "image", single: bool = False, ask
         except DigitnetError:
             again = None
         if again is not None:
-            boxed = tuple(dataclasses.replace(digit, box=to_picture(digit.box)) for digit in again.digits)
-            return ImagePrediction(path=name, digits=boxed)
+            return ImagePrediction(path=name, digits=_boxes_mapped(again.digits, to_picture))
     if reading is None:
         raise no_ink
     return reading
+
+
+def _boxes_mapped(digits, to_picture) -> tuple:
+    """``digits`` with their boxes taken back to the picture's own pixels by ``to_picture``."""
+    return tuple(dataclasses.replace(digit, box=to_picture(digit.box)) for digit in digits)
 
 
 def _read_gray(gray, ask, *, name: str, single: bool):

@@ -80,16 +80,21 @@ def _touching_offset(left, right, top_left, top_right, rows) -> int:
     return 0
 
 
-def number_on_paper(digits28, rng, layout: str):
-    """One photo-like RGB picture of the number on a sheet."""
+def number_on_paper(digits28, rng, layout: str, tilt: float = 0.0):
+    """One photo-like RGB picture of the number on a sheet; with ``tilt``, its line written that many
+    degrees uphill or downhill (either at random), before the photo's own small tilt."""
     height = int(rng.integers(40, 161))
     ink = number_ink(digits28, rng, layout, height)
+    if tilt:
+        ink = np.clip(ndimage.rotate(ink, tilt if rng.random() < 0.5 else -tilt, reshape=True, order=1), 0, 1)
     width = int(ink.shape[1] / rng.uniform(0.45, 0.9))
     sheet_height = int(ink.shape[0] / rng.uniform(0.25, 0.7))
     return photo_of(ink, rng, max(width, 60), max(sheet_height, 60))
 
 
-def make_set(folder: Path, *, layout: str, count: int, source: str, start: int, seed: int) -> list[Path]:
+def make_set(
+    folder: Path, *, layout: str, count: int, source: str, start: int, seed: int, tilt: float = 0.0
+) -> list[Path]:
     from digitnet.data import load_dataset
 
     split = getattr(load_dataset(splits=(source,)), source)
@@ -103,7 +108,7 @@ def make_set(folder: Path, *, layout: str, count: int, source: str, start: int, 
         picked = range(index, index + length)
         index += length
         number = "".join(str(int(split.labels[i])) for i in picked)
-        picture = number_on_paper([split.images[i] for i in picked], rng, layout)
+        picture = number_on_paper([split.images[i] for i in picked], rng, layout, tilt)
         fmt = str(rng.choice(FORMATS, p=FORMAT_WEIGHTS))
         data, suffix = encode(picture, fmt, rng)
         path = folder / f"{n:05d}_{layout}_n{number}{suffix}"
@@ -164,6 +169,7 @@ def main(argv=None):
     make.add_argument("--source", choices=("train", "test"), default="test")
     make.add_argument("--start", type=int, default=5000, help="first MNIST index used")
     make.add_argument("--seed", type=int, default=1)
+    make.add_argument("--tilt", type=float, default=0.0, help="degrees the line of each number runs uphill or downhill")
     scorer = commands.add_parser(
         "score", help="whole-number accuracy of a `digitnet predict --json` output on such a set"
     )
@@ -181,7 +187,13 @@ def main(argv=None):
         return 0
     if args.command == "make":
         paths = make_set(
-            args.folder, layout=args.layout, count=args.count, source=args.source, start=args.start, seed=args.seed
+            args.folder,
+            layout=args.layout,
+            count=args.count,
+            source=args.source,
+            start=args.start,
+            seed=args.seed,
+            tilt=args.tilt,
         )
         print(f"wrote {len(paths)} pictures to {args.folder}")
     else:
