@@ -69,14 +69,16 @@ def levelled(gray, tilt: float):
     covered = np.asarray(Image.new("L", gray.size, 255).rotate(tilt, expand=True)) == 255
     covered = ndimage.binary_erosion(covered, iterations=2)  # (its rim is blended with what lies outside)
     # The paper's level near each uncovered pixel: the picture's nearest pixel once the strokes are
-    # filtered out (a median over FILL_WINDOW of the longer side, on a small copy: strokes are thin).
+    # filtered out (a median over FILL_WINDOW pixels of a copy FILL_SIDE pixels long: strokes are
+    # thin), found on that small copy turned alike, then brought to the turned picture's size.
     small = gray.resize(_fitting(gray.size, FILL_SIDE), Image.Resampling.BOX)
     paper = ndimage.median_filter(np.asarray(small, dtype=np.float32), size=FILL_WINDOW, mode="nearest")
-    level = Image.fromarray(paper).resize(gray.size, Image.Resampling.BILINEAR)
-    smooth = np.asarray(level.rotate(tilt, expand=True))
-    nearest = ndimage.distance_transform_edt(~covered, return_distances=False, return_indices=True)
+    small_turned = np.asarray(Image.fromarray(paper).rotate(tilt, expand=True))
+    small_covered = np.asarray(Image.new("L", small.size, 255).rotate(tilt, expand=True)) == 255
+    nearest = ndimage.distance_transform_edt(~small_covered, return_distances=False, return_indices=True)
+    fill = np.asarray(Image.fromarray(small_turned[tuple(nearest)]).resize(turned.size, Image.Resampling.BILINEAR))
     pixels = np.asarray(turned).copy()
-    pixels[~covered] = smooth[tuple(nearest)][~covered]
+    pixels[~covered] = fill[~covered]
     turned = Image.fromarray(pixels)
     cos, sin = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
     (width, height), (turned_width, turned_height) = gray.size, turned.size
