@@ -2,10 +2,9 @@
 
 MNIST's digits stand upright, so a number tilted by 15° is read worse digit by digit,
 and its digits' strokes come closer to touching across the slant.  The tilt is measured
-from the digits first found (the slope of the line they stand on, through the bottoms of
-their boxes: the median of the slopes between every two of them, so one digit written
-lower does not tip it), and a picture
-tilted by at least LEVEL_FROM is turned level and read again.
+from the digits first found (the slope of their line, through the centres of their boxes:
+the median of the slopes between every two of them, so one digit written higher or lower
+does not tip it), and a picture tilted by at least LEVEL_FROM is turned level and read again.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ LEVEL_DIGITS = 3
 # ... and is turned level when tilted by this many degrees or more (up to LEVEL_UP_TO).
 LEVEL_FROM = 12.0
 LEVEL_UP_TO = 45.0
-# The corners a turn uncovers take the paper's level nearby: the picture shrunk to FILL_SIDE
-# pixels, its strokes filtered out by a median over FILL_WINDOW of those pixels.
+# The corners a turn uncovers take the paper's level nearby: the picture shrunk to at most
+# FILL_SIDE pixels, its strokes filtered out by a median over FILL_WINDOW of those pixels.
 FILL_SIDE = 64
 FILL_WINDOW = 5
 
@@ -45,10 +44,12 @@ def needs_levelling(tilt: float) -> bool:
     return LEVEL_FROM <= abs(tilt) <= LEVEL_UP_TO
 
 
-def _fitting(size, longest: int) -> tuple:
-    """``size`` (width, height) scaled so its longer side is ``longest``."""
-    scale = longest / max(size)
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+def _covered(size, tilt: float):
+    """Which pixels of a picture of ``size`` turned by ``tilt`` degrees (expanded) hold the picture."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.new("L", size, 255).rotate(tilt, expand=True)) == 255
 
 
 def levelled(gray, tilt: float):
@@ -65,17 +66,18 @@ def levelled(gray, tilt: float):
     from PIL import Image
     from scipy import ndimage
 
+    from .pictures import shrunk
+
     turned = gray.rotate(tilt, resample=Image.Resampling.BICUBIC, expand=True)
-    covered = np.asarray(Image.new("L", gray.size, 255).rotate(tilt, expand=True)) == 255
-    covered = ndimage.binary_erosion(covered, iterations=2)  # (its rim is blended with what lies outside)
+    # (the rim of what the picture covers is blended with what lies outside it)
+    covered = ndimage.binary_erosion(_covered(gray.size, tilt), iterations=2)
     # The paper's level near each uncovered pixel: the picture's nearest pixel once the strokes are
-    # filtered out (a median over FILL_WINDOW pixels of a copy FILL_SIDE pixels long: strokes are
-    # thin), found on that small copy turned alike, then brought to the turned picture's size.
-    small = gray.resize(_fitting(gray.size, FILL_SIDE), Image.Resampling.BOX)
+    # filtered out (a median over FILL_WINDOW pixels of a copy at most FILL_SIDE pixels long: strokes
+    # are thin), found on that small copy turned alike, then brought to the turned picture's size.
+    small = shrunk(gray, FILL_SIDE)
     paper = ndimage.median_filter(np.asarray(small, dtype=np.float32), size=FILL_WINDOW, mode="nearest")
     small_turned = np.asarray(Image.fromarray(paper).rotate(tilt, expand=True))
-    small_covered = np.asarray(Image.new("L", small.size, 255).rotate(tilt, expand=True)) == 255
-    nearest = ndimage.distance_transform_edt(~small_covered, return_distances=False, return_indices=True)
+    nearest = ndimage.distance_transform_edt(~_covered(small.size, tilt), return_distances=False, return_indices=True)
     fill = np.asarray(Image.fromarray(small_turned[tuple(nearest)]).resize(turned.size, Image.Resampling.BILINEAR))
     pixels = np.asarray(turned).copy()
     pixels[~covered] = fill[~covered]
