@@ -148,7 +148,8 @@ def make(path: Path, *, count: int, start: int, seed: int, only: str | None = No
     train = load_dataset(splits=("train",)).train
     rng = np.random.default_rng(seed)
     layouts, weights = ([only], [1.0]) if only else (list(LAYOUT_WEIGHTS), list(LAYOUT_WEIGHTS.values()))
-    rows = {"images": [], "shapes": [], "labels": [], "pictures": [], "strokes": [], "digits": [], "layouts": []}
+    names = ("images", "shapes", "labels", "pictures", "strokes", "digits", "classes", "layouts")
+    rows = {name: [] for name in names}
     index = start
     for n in range(count):
         layout = str(rng.choice(layouts, p=weights))
@@ -168,6 +169,7 @@ def make(path: Path, *, count: int, start: int, seed: int, only: str | None = No
             rows["pictures"].append(n)
             rows["strokes"].append(stroke)
             rows["digits"].append(digit)
+            rows["classes"].append(int(train.labels[picked[digit]]))
             rows["layouts"].append(f"{layout}{length}")
         if n % 50 == 0:
             print(f"{n}/{count}: {len(rows['labels'])} spans, {sum(rows['labels'])} whole", flush=True)
@@ -175,53 +177,71 @@ def make(path: Path, *, count: int, start: int, seed: int, only: str | None = No
     print(f"wrote {path}: {len(rows['labels'])} spans, {sum(rows['labels'])} whole digits")
 
 
-def whole_digit_network(seed: int):
-    """The Keras twin of digitnet.whole's network (the same layers, trained here, run there in numpy)."""
+def whole_digit_network(seed: int, *, filters=(8, 16), units: int = 32, digit_weight: float = 0.0):
+    """The Keras twin of digitnet.whole's network (the same layers, trained here, run there in numpy).
+
+    With ``digit_weight`` the network also learns which digit each span mostly holds (a second
+    output, weighed so much in the loss, left out of the shipped weights): telling a whole
+    digit from a part of one is easier for features that know the digits' shapes.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
     image = keras.Input((28, 28, 1), name="image")
     shape = keras.Input((4,), name="shape")
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(image)
+    x = keras.layers.Conv2D(filters[0], 3, activation="relu", name="conv1")(image)
     x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.Conv2D(filters[1], 3, activation="relu", name="conv2")(x)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Concatenate()([keras.layers.Flatten()(x), shape])
-    x = keras.layers.Dense(32, activation="relu", name="dense")(x)
+    x = keras.layers.Dense(units, activation="relu", name="dense")(x)
     logit = keras.layers.Dense(1, name="out")(x)
-    model = keras.Model([image, shape], logit)
+    whole_loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    accuracy = keras.metrics.BinaryAccuracy(threshold=0.0)
+    if not digit_weight:
+        model = keras.Model([image, shape], logit)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=whole_loss, metrics=[accuracy])
+        return model
+    digit = keras.layers.Dense(10, name="digit")(x)
+    model = keras.Model([image, shape], {"out": logit, "digit": digit})
     model.compile(
         optimizer=keras.optimizers.Adam(2e-3),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)],
+        loss={"out": whole_loss, "digit": keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
+        loss_weights={"out": 1.0, "digit": digit_weight},
+        metrics={"out": [accuracy]},
     )
     return model
 
 
 def loaded(paths):
+    """(images, shapes, labels, digits each span mostly holds — None when a file was made without them)."""
     parts = [np.load(path) for path in paths]
     images = np.concatenate([part["images"] for part in parts])
     shapes = np.concatenate([part["shapes"] for part in parts]).astype(np.float32)
     labels = np.concatenate([part["labels"] for part in parts]).astype(np.float32)
-    return images, shapes, labels
+    have_classes = all("classes" in part.files for part in parts)
+    classes = np.concatenate([part["classes"] for part in parts]) if have_classes else None
+    return images, shapes, labels, classes
 
 
-def train(paths, *, check, output: Path, epochs: int, seed: int) -> None:
+def train(paths, *, check, output: Path, epochs: int, seed: int, filters=(8, 16), units=32, digit_weight=0.0):
     from digitnet import whole
 
-    images, shapes, labels = loaded(paths)
+    images, shapes, labels, classes = loaded(paths)
     print(f"training on {len(labels)} spans, {int(labels.sum())} whole digits", flush=True)
-    model = whole_digit_network(seed)
+    model = whole_digit_network(seed, filters=filters, units=units, digit_weight=digit_weight)
     inputs = {"image": images[..., None].astype(np.float32) / 255.0, "shape": shapes}
-    model.fit(inputs, labels, batch_size=256, epochs=epochs, verbose=2, shuffle=True)
+    targets = {"out": labels, "digit": classes} if digit_weight else labels
+    model.fit(inputs, targets, batch_size=256, epochs=epochs, verbose=2, shuffle=True)
     weights = {}
     for name in ("conv1", "conv2", "dense", "out"):
         kernel, bias = model.get_layer(name).get_weights()
         weights[f"{name}_kernel"], weights[f"{name}_bias"] = kernel, bias
     if check:
-        images, shapes, labels = loaded(check)
+        images, shapes, labels, _ = loaded(check)
         odds = whole.whole_log_odds(images, shapes, weights)
         keras_odds = model.predict({"image": images[..., None].astype(np.float32) / 255.0, "shape": shapes}, verbose=0)
+        keras_odds = keras_odds["out"] if digit_weight else keras_odds
         print(f"numpy vs Keras: largest difference {np.abs(odds - keras_odds[:, 0]).max():.2e}")
         said = odds > 0
         print(
@@ -250,11 +270,23 @@ def main(argv=None):
     trainer.add_argument("--output", type=Path, default=shipped)
     trainer.add_argument("--epochs", type=int, default=8)
     trainer.add_argument("--seed", type=int, default=1)
+    trainer.add_argument("--filters", type=int, nargs=2, default=(8, 16), help="of the two convolutions")
+    trainer.add_argument("--units", type=int, default=32, help="of the dense layer")
+    trainer.add_argument("--digit-weight", type=float, default=0.0, help="weight of learning the digit too")
     args = parser.parse_args(argv)
     if args.command == "make":
         make(args.path, count=args.count, start=args.start, seed=args.seed, only=args.only)
     else:
-        train(args.paths, check=args.check, output=args.output, epochs=args.epochs, seed=args.seed)
+        train(
+            args.paths,
+            check=args.check,
+            output=args.output,
+            epochs=args.epochs,
+            seed=args.seed,
+            filters=tuple(args.filters),
+            units=args.units,
+            digit_weight=args.digit_weight,
+        )
     return 0
 
 
