@@ -89,3 +89,32 @@ def test_the_shipped_weights_are_package_data():
     shapes = {name: array.shape for name, array in whole._weights().items()}
     assert shapes["conv1_kernel"] == (3, 3, 1, 8)
     assert shapes["dense_kernel"][0] == 5 * 5 * 16 + len(whole.SHAPE_FEATURES)
+
+
+def test_a_wider_network_that_also_learns_the_digit_ships_only_what_numpy_runs(tmp_path):
+    """tests/whole_digit_tuning.py train --filters --units --digit-weight: the digit output stays behind."""
+    import whole_digit_tuning
+
+    rng = np.random.default_rng(1)
+    count = 64
+    spans = tmp_path / "spans.npz"
+    np.savez(
+        spans,
+        images=rng.integers(0, 256, (count, 28, 28)).astype(np.uint8),
+        shapes=rng.uniform(0, 2, (count, 4)).astype(np.float32),
+        labels=rng.integers(0, 2, count),
+        classes=rng.integers(0, 10, count),
+    )
+    written = tmp_path / "net.npz"
+    whole_digit_tuning.train(
+        [spans], check=[spans], output=written, epochs=1, seed=2, filters=(4, 6), units=5, digit_weight=0.3
+    )
+    with np.load(written) as arrays:
+        weights = {name: arrays[name] for name in arrays.files}
+    assert sorted(weights) == sorted(
+        f"{layer}_{part}" for layer in ("conv1", "conv2", "dense", "out") for part in ("kernel", "bias")
+    )
+    assert weights["conv2_kernel"].shape == (3, 3, 4, 6)
+    assert weights["dense_kernel"].shape == (5 * 5 * 6 + len(whole.SHAPE_FEATURES), 5)
+    odds = whole.whole_log_odds(np.zeros((2, 28, 28), np.uint8), np.ones((2, 4), np.float32), weights)
+    assert odds.shape == (2,) and np.isfinite(odds).all()
