@@ -118,3 +118,13 @@ def test_a_wider_network_that_also_learns_the_digit_ships_only_what_numpy_runs(t
     assert weights["dense_kernel"].shape == (5 * 5 * 6 + len(whole.SHAPE_FEATURES), 5)
     odds = whole.whole_log_odds(np.zeros((2, 28, 28), np.uint8), np.ones((2, 4), np.float32), weights)
     assert odds.shape == (2,) and np.isfinite(odds).all()
+
+
+def test_learning_the_digit_from_spans_made_without_it_stops_with_one_line(tmp_path):
+    import whole_digit_tuning
+
+    spans = tmp_path / "old.npz"
+    np.savez(spans, images=np.zeros((4, 28, 28), np.uint8), shapes=np.ones((4, 4), np.float32), labels=np.ones(4))
+    with pytest.raises(SystemExit, match="record each span's digit"):
+        whole_digit_tuning.train([spans], check=[], output=tmp_path / "net.npz", epochs=1, seed=1, digit_weight=0.3)
+    assert not (tmp_path / "net.npz").exists()

@@ -224,15 +224,21 @@ def loaded(paths):
     return images, shapes, labels, classes
 
 
+def network_inputs(images, shapes) -> dict:
+    """The Keras twin's inputs: the 28×28 images scaled to 0–1 as digitnet.whole scales them, and the shapes."""
+    return {"image": images[..., None].astype(np.float32) / 255.0, "shape": shapes}
+
+
 def train(paths, *, check, output: Path, epochs: int, seed: int, filters=(8, 16), units=32, digit_weight=0.0):
     from digitnet import whole
 
     images, shapes, labels, classes = loaded(paths)
+    if digit_weight and classes is None:
+        raise SystemExit("--digit-weight needs span files that record each span's digit: make them again")
     print(f"training on {len(labels)} spans, {int(labels.sum())} whole digits", flush=True)
     model = whole_digit_network(seed, filters=filters, units=units, digit_weight=digit_weight)
-    inputs = {"image": images[..., None].astype(np.float32) / 255.0, "shape": shapes}
     targets = {"out": labels, "digit": classes} if digit_weight else labels
-    model.fit(inputs, targets, batch_size=256, epochs=epochs, verbose=2, shuffle=True)
+    model.fit(network_inputs(images, shapes), targets, batch_size=256, epochs=epochs, verbose=2, shuffle=True)
     weights = {}
     for name in ("conv1", "conv2", "dense", "out"):
         kernel, bias = model.get_layer(name).get_weights()
@@ -240,7 +246,7 @@ def train(paths, *, check, output: Path, epochs: int, seed: int, filters=(8, 16)
     if check:
         images, shapes, labels, _ = loaded(check)
         odds = whole.whole_log_odds(images, shapes, weights)
-        keras_odds = model.predict({"image": images[..., None].astype(np.float32) / 255.0, "shape": shapes}, verbose=0)
+        keras_odds = model.predict(network_inputs(images, shapes), verbose=0)
         keras_odds = keras_odds["out"] if digit_weight else keras_odds
         print(f"numpy vs Keras: largest difference {np.abs(odds - keras_odds[:, 0]).max():.2e}")
         said = odds > 0
