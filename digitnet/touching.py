@@ -57,6 +57,13 @@ BAR_HEIGHT = 0.4
 # SEAM_REACH × line height either side to find the least ink.
 CUT_STEP = 0.05
 SEAM_REACH = 0.12
+# A contact cut takes out a disc of CONTACT_RADIUS × the pen's width; both sides must keep a part
+# at least CONTACT_HEIGHT × line height tall, the two sides' rows overlapping by CONTACT_OVERLAP
+# of the shorter side; it counts as crossing CONTACT_COST strokes.
+CONTACT_RADIUS = 1.0
+CONTACT_HEIGHT = 0.35
+CONTACT_OVERLAP = 0.5
+CONTACT_COST = 1.0
 # A seam crossing more than this many strokes is no cut between two digits.
 MAX_CUT_STROKES = 2.5
 # A span narrower or wider than these (× line height) is no digit.
@@ -252,31 +259,121 @@ def _at_page_resolution(ink: Ink, strokes) -> Ink:
 
 
 def _plan(ink: Ink, height: int):
-    """(cost of each seam in strokes crossed, the spans between seams) of one wide stroke."""
+    """(cost of each cut in strokes crossed, the spans between cuts) of one wide stroke.
+
+    Cuts are the seams (``seams_of``) and the contacts (``contact_cuts``), left to right.
+    """
     import numpy as np
 
     strokes = ink.mask if ink.strokes is None else ink.strokes
     scale = height / ink.cell
     seams, costs = seams_of(strokes, scale)
     columns = np.arange(strokes.shape[1])[None, :]
+    # Each cut as (position, what lies left of it over the mask, over the strokes, strokes crossed).
+    cuts = [(float(seam.mean()), columns < seam[:, None], None, cost) for seam, cost in zip(seams, costs, strict=True)]
+    contacts = contact_cuts(strokes, scale)
+    if contacts:
+        owner = _nearest_stroke(ink.mask | strokes, strokes)
+        for centre, left in contacts:
+            cuts.append((centre, left.ravel()[owner], left, CONTACT_COST))
+        ends = [cuts[0], cuts[len(seams) - 1]]
+        inner = sorted(cuts[1 : len(seams) - 1] + cuts[len(seams) :], key=lambda cut: cut[0])
+        cuts = [ends[0], *inner, ends[1]]
     narrowest, widest = (fraction * scale for fraction in SPAN_WIDTH)
     spans = []
-    for i in range(len(seams)):
-        for j in range(i + 1, len(seams)):
-            width = float(seams[j].mean() - seams[i].mean())
-            if not narrowest <= width <= widest and not (i == 0 and j == len(seams) - 1):
+    last = len(cuts) - 1
+    for i in range(len(cuts)):
+        for j in range(i + 1, len(cuts)):
+            width = cuts[j][0] - cuts[i][0]
+            contact = cuts[i][2] is not None or cuts[j][2] is not None
+            if not contact and not narrowest <= width <= widest and not (i == 0 and j == last):
                 continue
-            # The ends take the mask as it is (it reaches beyond the strokes), seams cut it.
-            after = seams[i][:, None] if i > 0 else 0
-            before = seams[j][:, None] if j < len(seams) - 1 else strokes.shape[1]
-            between = (columns >= after) & (columns < before)
+            # The ends take the mask as it is (it reaches beyond the strokes), cuts divide it.
+            after = ~cuts[i][1] if i > 0 else True
+            before = cuts[j][1] if j < last else True
+            between = after & before
             part_strokes = strokes & between
             rows = np.nonzero(part_strokes.any(axis=1))[0]
             if rows.size == 0:
                 continue
+            if contact:
+                used = np.nonzero(part_strokes.any(axis=0))[0]
+                width = float(used[-1] + 1 - used[0])
+                if not narrowest <= width <= widest:
+                    continue
             part = Ink(ink.mask & between, ink.cell, None if ink.strokes is None else part_strokes, ink.level)
             spans.append(Span(i, j, part, (rows[-1] + 1 - rows[0]) / scale, width / scale))
-    return costs, spans
+    return [cut[3] for cut in cuts], spans
+
+
+def contact_cuts(strokes, height: float):
+    """Where two digits only touch: [(column, the strokes left of the contact)], left to right.
+
+    A disc CONTACT_RADIUS × the pen's width is taken out around stroke pixels (one every pen's
+    width); where that leaves the stroke in two or more parts at least CONTACT_HEIGHT × ``height``
+    tall, some left of it and some right (by their middles) side by side (``_side_by_side``),
+    every stroke pixel goes to the side of the nearest such part.  Unlike a
+    seam, this follows the digits' own outline: the bar of a 7 over the next digit stays the 7's.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    box = ndimage.find_objects(strokes.astype(np.uint8))
+    if not box:
+        return []
+    rows, columns = box[0]
+    near = strokes[rows, columns]
+    width = stroke_width(near)
+    radius = max(1, round(CONTACT_RADIUS * width))
+    spacing = max(1, round(width))
+    disc = np.hypot(*np.mgrid[-radius : radius + 1, -radius : radius + 1]) <= radius
+    padded = np.pad(near, radius)
+    eight = np.ones((3, 3), dtype=bool)
+    found = {}
+    ys, xs = np.nonzero(near)
+    keep = (ys % spacing == 0) & (xs % spacing == 0)
+    for y, x in zip(ys[keep], xs[keep], strict=True):
+        rest = padded.copy()
+        rest[y : y + 2 * radius + 1, x : x + 2 * radius + 1] &= ~disc
+        labels, count = ndimage.label(rest[radius:-radius, radius:-radius], structure=eight)
+        if count < 2:
+            continue
+        parts = ndimage.find_objects(labels)
+        tall = [n + 1 for n, part in enumerate(parts) if part[0].stop - part[0].start >= CONTACT_HEIGHT * height]
+        if len(tall) < 2:
+            continue
+        left = [n for n in tall if parts[n - 1][1].start + parts[n - 1][1].stop < 2 * x]
+        right = [n for n in tall if n not in left]
+        if not left or not right or not _side_by_side([parts[n - 1] for n in left], [parts[n - 1] for n in right]):
+            continue
+        owner = _nearest_stroke(near, np.isin(labels, tall), labels)
+        side = near & np.isin(owner, left)
+        key = np.packbits(side).tobytes()
+        if key not in found:
+            whole = np.zeros_like(strokes)
+            whole[rows, columns] = side
+            found[key] = (float(x + columns.start), whole)
+    return sorted(found.values(), key=lambda cut: cut[0])
+
+
+def _side_by_side(left, right) -> bool:
+    """Whether the rows of the parts left of a contact and right of it overlap by CONTACT_OVERLAP
+    of the shorter side (digits on one line do; the loops of an 8, meeting at its waist, do not)."""
+    tops = [min(part[0].start for part in side) for side in (left, right)]
+    bottoms = [max(part[0].stop for part in side) for side in (left, right)]
+    shared = min(bottoms) - max(tops)
+    return shared >= CONTACT_OVERLAP * min(bottom - top for top, bottom in zip(tops, bottoms, strict=True))
+
+
+def _nearest_stroke(where, strokes, values=None):
+    """For every pixel: the index (into the flattened array) of the nearest pixel of ``strokes``,
+    or with ``values``, that pixel's value."""
+    from scipy import ndimage
+
+    _, (rows, columns) = ndimage.distance_transform_edt(~strokes, return_indices=True)
+    if values is not None:
+        return values[rows, columns]
+    return rows * strokes.shape[1] + columns
 
 
 def seams_of(strokes, height: float):
