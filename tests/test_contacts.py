@@ -1,11 +1,11 @@
-"""digitnet.touching.contact_cuts: digits that only touch are cut around their contact, not along a column."""
+"""digitnet.cuts.contact_cuts: digits that only touch are cut around their contact, not along a column."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digitnet import touching
+from digitnet import cuts, touching
 from digitnet.page import Ink
 
 HEIGHT = 140  # the line's height in pixels
@@ -48,11 +48,11 @@ def test_a_one_under_the_bar_of_a_seven_is_cut_off_around_where_they_touch():
     alone_seven, alone_one = pixels(seven), pixels(one)
     assert (alone_seven & alone_one).any()  # they touch (the 1's top meets the bar)
     strokes = alone_seven | alone_one
-    cuts = touching.contact_cuts(strokes, HEIGHT)
-    assert any(share(left, alone_seven) > 0.99 and share(left, alone_one & ~alone_seven) < 0.01 for _, left in cuts)
+    found = cuts.contact_cuts(strokes, HEIGHT)
+    assert any(share(left, alone_seven) > 0.99 and share(left, alone_one & ~alone_seven) < 0.01 for _, left in found)
     # A seam from top to bottom cannot: the 1 stands under the bar, so every seam that leaves the
     # 1 whole gives it the end of the 7's bar.
-    seams, _ = touching.seams_of(strokes, HEIGHT)
+    seams, _ = cuts.seams_of(strokes, HEIGHT)
     columns = np.arange(strokes.shape[1])[None, :]
     for seam in seams[1:-1]:
         left = strokes & (columns < seam[:, None])
@@ -74,9 +74,9 @@ def test_an_eight_is_not_cut_at_its_waist_nor_a_ring_anywhere():
         ring(draw, centre=(130, 62), radius=32)
         ring(draw, centre=(130, 130), radius=38)
 
-    assert touching.contact_cuts(pixels(eight), HEIGHT) == []
-    assert touching.contact_cuts(pixels(ring), HEIGHT) == []
-    assert touching.contact_cuts(np.zeros((50, 50), dtype=bool), HEIGHT) == []
+    assert cuts.contact_cuts(pixels(eight), HEIGHT) == []
+    assert cuts.contact_cuts(pixels(ring), HEIGHT) == []
+    assert cuts.contact_cuts(np.zeros((50, 50), dtype=bool), HEIGHT) == []
 
 
 def test_rings_side_by_side_touching_are_cut_between_them():
@@ -85,8 +85,8 @@ def test_rings_side_by_side_touching_are_cut_between_them():
         ring(draw, centre=(140, 100), radius=40)
 
     strokes = pixels(rings)
-    cuts = touching.contact_cuts(strokes, HEIGHT)
-    assert cuts
-    for column, left in cuts:
+    found = cuts.contact_cuts(strokes, HEIGHT)
+    assert found
+    for column, left in found:
         assert 90 <= column <= 110  # where the rings meet
         assert abs(np.nonzero(left.any(axis=0))[0][-1] - 100) <= PEN + 2

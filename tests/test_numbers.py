@@ -17,19 +17,12 @@ from scipy import ndimage
 
 from digitnet.check import JSON_DECIMALS
 from digitnet.cli import cli
+from digitnet.cuts import least_ink_paths, seams_of, stroke_width
 from digitnet.line import find_digits
 from digitnet.page import Ink, analyse_page
 from digitnet.pictures import grayscale
 from digitnet.pieces import joined_pieces
-from digitnet.touching import (
-    Span,
-    best_row,
-    least_ink_paths,
-    seams_of,
-    span_score,
-    split_touching,
-    stroke_width,
-)
+from digitnet.touching import Span, best_row, span_score, split_touching
 
 from paper_digits import cropped_to_ink
 from synth import SYNTH_NOISE, render_digit
