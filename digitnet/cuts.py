@@ -139,7 +139,7 @@ def contact_cuts(strokes, height: float):
         right = [n for n in tall if n not in left]
         if not left or not right or not _side_by_side([parts[n - 1] for n in left], [parts[n - 1] for n in right]):
             continue
-        owner = nearest_stroke(np.isin(labels, tall), labels)
+        owner = labels[nearest_stroke(np.isin(labels, tall))]
         side = near & np.isin(owner, left)
         key = np.packbits(side).tobytes()
         if key not in found:
@@ -158,12 +158,9 @@ def _side_by_side(left, right) -> bool:
     return shared >= CONTACT_OVERLAP * min(bottom - top for top, bottom in zip(tops, bottoms, strict=True))
 
 
-def nearest_stroke(strokes, values=None):
-    """For every pixel: the index (into the flattened array) of the nearest pixel of ``strokes``,
-    or with ``values``, that pixel's value."""
+def nearest_stroke(strokes):
+    """(rows, columns): for every pixel, where the nearest pixel of ``strokes`` is (index an array with it)."""
     from scipy import ndimage
 
     _, (rows, columns) = ndimage.distance_transform_edt(~strokes, return_indices=True)
-    if values is not None:
-        return values[rows, columns]
-    return rows * strokes.shape[1] + columns
+    return rows, columns

@@ -257,23 +257,22 @@ def _plan(ink: Ink, height: int):
     scale = height / ink.cell
     seams, costs = seams_of(strokes, scale)
     columns = np.arange(strokes.shape[1])[None, :]
-    # Each cut as (position, what lies left of it over the mask, over the strokes, strokes crossed).
-    cuts = [(float(seam.mean()), columns < seam[:, None], None, cost) for seam, cost in zip(seams, costs, strict=True)]
+    # Each cut as (position, what lies left of it over the mask, whether a contact, strokes crossed).
+    cuts = [(float(seam.mean()), columns < seam[:, None], False, cost) for seam, cost in zip(seams, costs, strict=True)]
     contacts = contact_cuts(strokes, scale)
     if contacts:
-        owner = nearest_stroke(strokes)
-        for centre, left in contacts:
-            cuts.append((centre, left.ravel()[owner], left, CONTACT_COST))
-        ends = [cuts[0], cuts[len(seams) - 1]]
-        inner = sorted(cuts[1 : len(seams) - 1] + cuts[len(seams) :], key=lambda cut: cut[0])
-        cuts = [ends[0], *inner, ends[1]]
+        # Every pixel of the mask goes with its nearest stroke pixel.  A contact lies strictly
+        # between the stroke's ends, so sorting keeps the two end seams at the ends.
+        nearest = nearest_stroke(strokes)
+        cuts += [(centre, left[nearest], True, CONTACT_COST) for centre, left in contacts]
+        cuts.sort(key=lambda cut: cut[0])
     narrowest, widest = (fraction * scale for fraction in SPAN_WIDTH)
     spans = []
     last = len(cuts) - 1
     for i in range(len(cuts)):
         for j in range(i + 1, len(cuts)):
             width = cuts[j][0] - cuts[i][0]
-            contact = cuts[i][2] is not None or cuts[j][2] is not None
+            contact = cuts[i][2] or cuts[j][2]
             if not contact and not narrowest <= width <= widest and not (i == 0 and j == last):
                 continue
             # The ends take the mask as it is (it reaches beyond the strokes), cuts divide it.
