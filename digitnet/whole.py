@@ -1,14 +1,14 @@
-"""Is this span one whole digit?  A small network shipped with digitnet that says so.
+"""Is this span one whole digit?  Small networks shipped with digitnet that say so.
 
 The network a user trains reads single MNIST digits, and it reads anything put in
 front of it as some digit: half of a 0 as a 1, two squeezed digits as an 8.  Where
 strokes touch, the cut that leaves whole digits must be told from cuts that leave
-parts or pairs.  This network was trained for that alone (tests/whole_digit_tuning.py:
+parts or pairs.  These networks were trained for that alone (tests/whole_digit_tuning.py:
 spans cut from numbers of MNIST *training* digits written on paper, each labelled by
-whether it holds one digit's strokes and nothing else) and is the same for every
-model: it looks at the 28×28 image prepared for the reader plus the span's shape.
+whether it holds one digit's strokes and nothing else) and are the same for every
+model: they look at the 28×28 image prepared for the reader plus the span's shape.
 
-It runs in numpy (a few thousand weights, no TensorFlow), so reading a picture costs
+They run in numpy (a few thousand weights each, no TensorFlow), so reading a picture costs
 no more start-up than before.
 """
 
@@ -16,32 +16,42 @@ from __future__ import annotations
 
 import functools
 
-WEIGHTS_FILE = "whole_digit.npz"
+# The shipped networks, whose log odds are averaged: two of the same layers, trained apart —
+# the first on spans cut along seams, labelled whole by the share of their own ink that is one
+# digit's; the second on spans cut along seams and around contacts (digitnet.cuts), labelled by
+# the neighbour's ink they hold against an average digit's (tests/whole_digit_tuning.py
+# ``--labels foreign``).  Together they chose the digits of more tuning numbers than either.
+WEIGHTS_FILES = ("whole_digit.npz", "whole_digit_2.npz")
 # What the shape vector holds, in this order (widths and heights × the line's height).
 SHAPE_FEATURES = ("width", "height", "left_cut", "right_cut")
 
 
 @functools.cache
-def _weights() -> dict:
-    """The shipped network's weights (package data), loaded once."""
+def _shipped() -> tuple:
+    """The shipped networks' weights (package data), loaded once."""
     from importlib import resources
 
     import numpy as np
 
-    with resources.files("digitnet").joinpath("networks", WEIGHTS_FILE).open("rb") as stream:
-        with np.load(stream) as arrays:
-            return {name: arrays[name] for name in arrays.files}
+    networks = []
+    for name in WEIGHTS_FILES:
+        with resources.files("digitnet").joinpath("networks", name).open("rb") as stream:
+            with np.load(stream) as arrays:
+                networks.append({key: arrays[key] for key in arrays.files})
+    return tuple(networks)
 
 
 def whole_log_odds(images, shapes, weights=None):
     """log(p / (1 - p)) that each span is one whole digit.
 
     ``images``: uint8 (N, 28, 28) as prepared for the reader; ``shapes``: (N, 4) in
-    SHAPE_FEATURES order.
+    SHAPE_FEATURES order.  ``weights``: one network's (as tests/whole_digit_tuning.py writes
+    them); by default the shipped networks', their log odds averaged.
     """
     import numpy as np
 
-    weights = _weights() if weights is None else weights
+    if weights is None:
+        return np.mean([whole_log_odds(images, shapes, network) for network in _shipped()], axis=0)
     images = np.asarray(images, dtype=np.float32)[..., None] / 255.0
     hidden = _pool(_relu(_conv(images, weights["conv1_kernel"], weights["conv1_bias"])))
     hidden = _pool(_relu(_conv(hidden, weights["conv2_kernel"], weights["conv2_bias"])))

@@ -85,10 +85,22 @@ def test_the_numpy_network_computes_what_its_keras_twin_does():
 def test_the_shipped_weights_are_package_data():
     from importlib import resources
 
-    assert resources.files("digitnet").joinpath("networks", whole.WEIGHTS_FILE).is_file()
-    shapes = {name: array.shape for name, array in whole._weights().items()}
-    assert shapes["conv1_kernel"] == (3, 3, 1, 8)
-    assert shapes["dense_kernel"][0] == 5 * 5 * 16 + len(whole.SHAPE_FEATURES)
+    for name in whole.WEIGHTS_FILES:
+        assert resources.files("digitnet").joinpath("networks", name).is_file()
+    assert len(whole._shipped()) == len(whole.WEIGHTS_FILES) == 2
+    for network in whole._shipped():
+        shapes = {name: array.shape for name, array in network.items()}
+        assert shapes["conv1_kernel"] == (3, 3, 1, 8)
+        assert shapes["dense_kernel"][0] == 5 * 5 * 16 + len(whole.SHAPE_FEATURES)
+
+
+def test_the_shipped_odds_are_the_mean_of_the_shipped_networks():
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (6, 28, 28)).astype(np.uint8)
+    shapes = rng.uniform(0, 2, (6, 4)).astype(np.float32)
+    each = [whole.whole_log_odds(images, shapes, network) for network in whole._shipped()]
+    assert not np.allclose(each[0], each[1])  # two networks, not one file twice
+    assert whole.whole_log_odds(images, shapes) == pytest.approx((each[0] + each[1]) / 2)
 
 
 def test_a_wider_network_that_also_learns_the_digit_ships_only_what_numpy_runs(tmp_path):
@@ -128,3 +140,40 @@ def test_learning_the_digit_from_spans_made_without_it_stops_with_one_line(tmp_p
     with pytest.raises(SystemExit, match="record each span's digit"):
         whole_digit_tuning.train([spans], check=[], output=tmp_path / "net.npz", epochs=1, seed=1, digit_weight=0.3)
     assert not (tmp_path / "net.npz").exists()
+
+
+def test_a_one_with_the_end_of_its_neighbour_is_whole_by_the_foreign_ink_rule():
+    """A 1 holds little ink: 6 pixels of its neighbour make it 88% pure (not whole by its own share),
+    yet they are 6% of an average digit's ink (whole by the neighbour's ink, ``--labels foreign``)."""
+    import whole_digit_tuning
+
+    own, neighbour, average_digit = 44, 6, 100
+    purity, coverage, foreign = own / (own + neighbour), 1.0, neighbour / average_digit
+    assert whole_digit_tuning.label_of(purity, coverage) == -1
+    assert whole_digit_tuning.label_of(purity, coverage, foreign) == 1
+    # Half a digit, or a digit with half of its neighbour, is not whole by either rule.
+    assert whole_digit_tuning.label_of(1.0, 0.5) == 0 == whole_digit_tuning.label_of(1.0, 0.5, 0.0)
+    assert whole_digit_tuning.label_of(0.66, 1.0) == 0 == whole_digit_tuning.label_of(0.66, 1.0, 0.5)
+
+
+def test_training_by_the_foreign_ink_rule_labels_the_spans_again(tmp_path):
+    import whole_digit_tuning
+
+    count = 6
+    spans = tmp_path / "spans.npz"
+    shares = np.array([[0.88, 1.0, 0.06], [1.0, 0.5, 0.0], [0.9, 0.8, 0.15]] * 2)
+    np.savez(
+        spans,
+        images=np.zeros((count, 28, 28), np.uint8),
+        shapes=np.ones((count, 4), np.float32),
+        labels=whole_digit_tuning.label_of(*shares.T[:2]),
+        shares=shares,
+    )
+    _, _, by_share, _ = whole_digit_tuning.loaded([spans])
+    _, _, by_foreign, _ = whole_digit_tuning.loaded([spans], "foreign")
+    assert by_share.tolist() == [0.0, 0.0]  # the 1 with its neighbour's end and the one in between left out
+    assert by_foreign.tolist() == [1.0, 0.0, 1.0, 0.0]  # the 1 is whole; 15% foreign ink is left out
+    old = tmp_path / "old.npz"
+    np.savez(old, images=np.zeros((2, 28, 28), np.uint8), shapes=np.ones((2, 4), np.float32), labels=np.ones(2))
+    with pytest.raises(SystemExit, match="shares of ink"):
+        whole_digit_tuning.loaded([old], "foreign")

@@ -33,6 +33,11 @@ from paper_digits import FORMAT_WEIGHTS, FORMATS, cropped_to_ink, encode, ink_st
 # of that digit's; it is clearly not one below the second pair (between: left out).
 WHOLE = (0.92, 0.9)
 NOT_WHOLE = (0.8, 0.75)
+# Or ("--labels foreign") by the neighbour's ink it holds, × the ink of the number's average digit,
+# rather than × its own: a 1 holds little ink, and the end of its neighbour's stroke at their
+# contact makes it far less pure than a 0 with the same end, though it is as much one digit.
+FOREIGN_WHOLE = (0.1, 0.9)  # at most this much foreign ink, at least this much of the digit
+FOREIGN_NOT_WHOLE = (0.25, 0.75)
 LAYOUT_WEIGHTS = {"touching": 0.45, "overlapping": 0.2, "close": 0.15, "one": 0.2}
 
 
@@ -129,17 +134,29 @@ def spans_of(picture_bytes: bytes, owners, count: int):
             digit = int(counts.argmax())
             purity = counts[digit] / counts.sum()
             coverage = counts[digit] / max(1, totals[digit + 1])
-            if purity >= WHOLE[0] and coverage >= WHOLE[1]:
-                label = 1
-            elif purity < NOT_WHOLE[0] or coverage < NOT_WHOLE[1]:
-                label = 0
-            else:
-                continue
+            # The neighbour's ink it holds, × the ink of the number's average digit.
+            foreign = (counts.sum() - counts[digit]) / max(1.0, totals[1:].mean())
             image = _digit_or_blank(gray, page, span.ink, "made")
             if not image.any():
                 continue
-            found.append((image, (span.width, span.height, costs[span.first], costs[span.last]), label, digit, stroke))
+            shape = (span.width, span.height, costs[span.first], costs[span.last])
+            found.append((image, shape, int(label_of(purity, coverage)), digit, stroke, (purity, coverage, foreign)))
     return found
+
+
+def label_of(purity, coverage, foreign=None):
+    """1 for a whole digit, 0 for clearly not one, -1 in between (left out when training); by the
+    span's own share of foreign ink (``purity``) or, given ``foreign``, by FOREIGN_WHOLE."""
+    coverage = np.asarray(coverage)
+    if foreign is None:
+        purity = np.asarray(purity)
+        whole = (purity >= WHOLE[0]) & (coverage >= WHOLE[1])
+        not_whole = (purity < NOT_WHOLE[0]) | (coverage < NOT_WHOLE[1])
+    else:
+        foreign = np.asarray(foreign)
+        whole = (foreign <= FOREIGN_WHOLE[0]) & (coverage >= FOREIGN_WHOLE[1])
+        not_whole = (foreign > FOREIGN_NOT_WHOLE[0]) | (coverage < FOREIGN_NOT_WHOLE[1])
+    return np.where(whole, 1, np.where(not_whole, 0, -1))
 
 
 def make(path: Path, *, count: int, start: int, seed: int, only: str | None = None) -> None:
@@ -148,7 +165,7 @@ def make(path: Path, *, count: int, start: int, seed: int, only: str | None = No
     train = load_dataset(splits=("train",)).train
     rng = np.random.default_rng(seed)
     layouts, weights = ([only], [1.0]) if only else (list(LAYOUT_WEIGHTS), list(LAYOUT_WEIGHTS.values()))
-    names = ("images", "shapes", "labels", "pictures", "strokes", "digits", "classes", "layouts")
+    names = ("images", "shapes", "labels", "pictures", "strokes", "digits", "classes", "layouts", "shares")
     rows = {name: [] for name in names}
     index = start
     for n in range(count):
@@ -162,7 +179,8 @@ def make(path: Path, *, count: int, start: int, seed: int, only: str | None = No
             continue
         picture, owners = made
         data, _ = encode(picture, str(rng.choice(FORMATS, p=FORMAT_WEIGHTS)), rng)
-        for image, shape, label, digit, stroke in spans_of(data, owners, length):
+        for image, shape, label, digit, stroke, shares in spans_of(data, owners, length):
+            rows["shares"].append(shares)
             rows["images"].append(image)
             rows["shapes"].append(shape)
             rows["labels"].append(label)
@@ -172,9 +190,9 @@ def make(path: Path, *, count: int, start: int, seed: int, only: str | None = No
             rows["classes"].append(int(train.labels[picked[digit]]))
             rows["layouts"].append(f"{layout}{length}")
         if n % 50 == 0:
-            print(f"{n}/{count}: {len(rows['labels'])} spans, {sum(rows['labels'])} whole", flush=True)
+            print(f"{n}/{count}: {len(rows['labels'])} spans, {rows['labels'].count(1)} whole", flush=True)
     np.savez_compressed(path, **{name: np.asarray(values) for name, values in rows.items()})
-    print(f"wrote {path}: {len(rows['labels'])} spans, {sum(rows['labels'])} whole digits")
+    print(f"wrote {path}: {len(rows['labels'])} spans, {rows['labels'].count(1)} whole digits")
 
 
 def whole_digit_network(seed: int, *, filters=(8, 16), units: int = 32, digit_weight: float = 0.0):
@@ -213,15 +231,24 @@ def whole_digit_network(seed: int, *, filters=(8, 16), units: int = 32, digit_we
     return model
 
 
-def loaded(paths):
-    """(images, shapes, labels, digits each span mostly holds — None when a file was made without them)."""
+def loaded(paths, rule: str = "share"):
+    """(images, shapes, labels, digits each span mostly holds — None when a file was made without them),
+    the spans labelled neither whole nor clearly not left out.  ``rule="foreign"`` labels them
+    again by the neighbour's ink they hold (``label_of``)."""
     parts = [np.load(path) for path in paths]
+    if rule == "foreign" and not all("shares" in part.files for part in parts):
+        raise SystemExit("--labels foreign needs span files that record each span's shares of ink: make them again")
     images = np.concatenate([part["images"] for part in parts])
     shapes = np.concatenate([part["shapes"] for part in parts]).astype(np.float32)
-    labels = np.concatenate([part["labels"] for part in parts]).astype(np.float32)
+    if rule == "foreign":
+        purity, coverage, foreign = np.concatenate([part["shares"] for part in parts]).T
+        said = label_of(purity, coverage, foreign)
+    else:
+        said = np.concatenate([part["labels"] for part in parts])
     have_classes = all("classes" in part.files for part in parts)
     classes = np.concatenate([part["classes"] for part in parts]) if have_classes else None
-    return images, shapes, labels, classes
+    kept = said >= 0
+    return images[kept], shapes[kept], said[kept].astype(np.float32), None if classes is None else classes[kept]
 
 
 def network_inputs(images, shapes) -> dict:
@@ -229,10 +256,12 @@ def network_inputs(images, shapes) -> dict:
     return {"image": images[..., None].astype(np.float32) / 255.0, "shape": shapes}
 
 
-def train(paths, *, check, output: Path, epochs: int, seed: int, filters=(8, 16), units=32, digit_weight=0.0):
+def train(
+    paths, *, check, output: Path, epochs: int, seed: int, filters=(8, 16), units=32, digit_weight=0.0, rule="share"
+):
     from digitnet import whole
 
-    images, shapes, labels, classes = loaded(paths)
+    images, shapes, labels, classes = loaded(paths, rule)
     if digit_weight and classes is None:
         raise SystemExit("--digit-weight needs span files that record each span's digit: make them again")
     print(f"training on {len(labels)} spans, {int(labels.sum())} whole digits", flush=True)
@@ -244,7 +273,7 @@ def train(paths, *, check, output: Path, epochs: int, seed: int, filters=(8, 16)
         kernel, bias = model.get_layer(name).get_weights()
         weights[f"{name}_kernel"], weights[f"{name}_bias"] = kernel, bias
     if check:
-        images, shapes, labels, _ = loaded(check)
+        images, shapes, labels, _ = loaded(check, rule)
         odds = whole.whole_log_odds(images, shapes, weights)
         keras_odds = model.predict(network_inputs(images, shapes), verbose=0)
         keras_odds = keras_odds["out"] if digit_weight else keras_odds
@@ -279,6 +308,9 @@ def main(argv=None):
     trainer.add_argument("--filters", type=int, nargs=2, default=(8, 16), help="of the two convolutions")
     trainer.add_argument("--units", type=int, default=32, help="of the dense layer")
     trainer.add_argument("--digit-weight", type=float, default=0.0, help="weight of learning the digit too")
+    trainer.add_argument(
+        "--labels", choices=("share", "foreign"), default="share", help="what makes a span one whole digit (label_of)"
+    )
     args = parser.parse_args(argv)
     if args.command == "make":
         make(args.path, count=args.count, start=args.start, seed=args.seed, only=args.only)
@@ -292,6 +324,7 @@ def main(argv=None):
             filters=tuple(args.filters),
             units=args.units,
             digit_weight=args.digit_weight,
+            rule=args.labels,
         )
     return 0
 
