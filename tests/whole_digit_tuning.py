@@ -104,7 +104,8 @@ def photographed(layers, rng):
 
 
 def spans_of(picture_bytes: bytes, owners, count: int):
-    """Every span of every stroke found: (images, shapes, labels, digit of each, stroke id)."""
+    """Every span of every stroke found: (image, shape, label, digit it mostly holds, stroke id,
+    (purity, coverage, foreign ink)) each, labelled by the share rule (``label_of``)."""
     from PIL import Image
 
     from digitnet import touching
