@@ -33,18 +33,18 @@ WIDE_ASPECT = 1.2
 # ... and, the only stroke on the page, when wider than this × its height.  A picture of one
 # digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so unless such a
 # stroke is wider than SEVERAL_ASPECT (then no one digit: looked at and cut as any other) it is
-# looked at only when digitnet.whole's network gives it whole log odds below LONE_WHOLE_ODDS of
-# being one digit, and cut only when the cut beats it whole by LONE_MARGIN.  Chosen on tuning
-# pictures: below -6 are 136 of the 143 touching numbers of test digits 1000–1999 that are one
-# stroke, and 5 of the 2,308 one-digit pictures of test digits 1000–3999 wider than 0.6 (-4:
-# 139 and 21).  Of the 2,971 one-digit tuning pictures with a lone stroke wider than 0.6 (test
-# digits 1000–3999 on paper, and pen-drawn), a margin of 8 cut 6 (mlp) and 5 (cnn), 30 cuts 1
-# each; of the touching ones it then leaves whole 1 (mlp) and 2 (cnn) of the 79 and 88 read
-# right (margins 28–35: the same).
+# looked at only when digitnet.whole's networks give it whole log odds below LONE_WHOLE_ODDS (no
+# likelier one digit than not), and cut only when the cut beats it whole by LONE_MARGIN.  Chosen
+# on tuning pictures with the two shipped networks (the doubled cnn; tests/number_tuning.py's
+# checking sets, and 150 touching numbers of test digits 1000–1999): looking below 0 instead of
+# -6 reads 5 and 2 more touching numbers right (a "19" or "71" in one stroke, which the networks
+# only doubt); of the 3,900 one-digit tuning pictures (test digits 1000–3999 on paper, 900
+# pen-drawn from 1000) it cuts one more, a "7" whose cut wins by 30–40 with either model, which a
+# margin of 40 keeps whole (touching numbers then 3 and 2 more right; 45 loses 3 of them).
 LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
-LONE_MARGIN = 30.0
-LONE_WHOLE_ODDS = -6.0
+LONE_MARGIN = 40.0
+LONE_WHOLE_ODDS = 0.0
 # A stroke of a line narrower than WIDE_ASPECT is looked at all the same when at least DOUBT_ASPECT ×
 # the line's height wide and digitnet.whole's network gives it whole log odds below DOUBT_WHOLE_ODDS:
 # two 1s that touch, or a 1 touching a 2, are no wider than one digit.  -9 read the most tuning
