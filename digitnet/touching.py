@@ -33,18 +33,21 @@ WIDE_ASPECT = 1.2
 # ... and, the only stroke on the page, when wider than this × its height.  A picture of one
 # digit is the likelier case there (a long-barred 5 on paper reaches 1.9), so unless such a
 # stroke is wider than SEVERAL_ASPECT (then no one digit: looked at and cut as any other) it is
-# looked at only when digitnet.whole's networks give it whole log odds below LONE_WHOLE_ODDS (no
-# likelier one digit than not), and cut only when the cut beats it whole by LONE_MARGIN.  Chosen
+# looked at only when digitnet.whole's networks give it whole log odds below LONE_WHOLE_ODDS
+# (they doubt it is one digit), and cut only when the cut beats it whole by LONE_MARGIN.  Chosen
 # on tuning pictures with the two shipped networks (the doubled cnn; tests/number_tuning.py's
-# checking sets, and 150 touching numbers of test digits 1000–1999): looking below 0 instead of
-# -6 reads 5 and 2 more touching numbers right (a "19" or "71" in one stroke, which the networks
-# only doubt); of the 3,900 one-digit tuning pictures (test digits 1000–3999 on paper, 900
-# pen-drawn from 1000) it cuts one more, a "7" whose cut wins by 30–40 with either model, which a
-# margin of 40 keeps whole (touching numbers then 3 and 2 more right; 45 loses 3 of them).
+# checking sets, and 150 touching numbers of test digits 1000–1999): looking below -2 instead of
+# -6, with a margin of 40 instead of 30, reads 3 and 2 more touching numbers right (a "19" or "71"
+# in one stroke, which the networks only doubt; below 0: no more).  Of the 3,900 one-digit tuning
+# pictures (test digits 1000–3999 on paper, 900 pen-drawn from 1000) looking below 0 at margin 30
+# cuts one more, a "7" whose cut wins by 30–40 with either model; 40 keeps it whole (45 loses 5
+# of the touching tuning numbers).  -2 rather than 0 because a stroke looked at costs the reading
+# of all its spans: 11 of 400 one-digit tuning pictures fall below 0, 4 below -2, and 200 of them
+# took 72.6 ms a picture at 0, 58.2 at -2, 56.6 at -6 (mlp, medians of 3 interleaved runs).
 LONE_ASPECT = 0.6
 SEVERAL_ASPECT = 2.0
 LONE_MARGIN = 40.0
-LONE_WHOLE_ODDS = 0.0
+LONE_WHOLE_ODDS = -2.0
 # A stroke of a line narrower than WIDE_ASPECT is looked at all the same when at least DOUBT_ASPECT ×
 # the line's height wide and digitnet.whole's network gives it whole log odds below DOUBT_WHOLE_ODDS:
 # two 1s that touch, or a 1 touching a 2, are no wider than one digit.  -9 read the most tuning

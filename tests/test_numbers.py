@@ -366,15 +366,15 @@ def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
 
 
 def test_a_lone_stroke_the_whole_digit_networks_only_doubt_is_looked_at():
-    """Two touching rings alone at whole log odds of -3 (a "19" in one stroke gets -2 to -4): likelier not one
-    digit than one, so looked at and cut; at +1 likelier one digit, so read whole as before."""
+    """Two touching rings alone at whole log odds of -3 (a "19" in one stroke gets -2 to -5): doubted as one
+    digit, so looked at and cut; at -1 nearly as likely one digit as not, so read whole as before."""
     analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), size=(320, 200))
     inks = find_digits(analysed)
     ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
     doubted = judge_saying(-3.0, ring)
     assert len(split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=doubted)) == 2
-    likelier_one = judge_saying(1.0, ring)
-    kept = split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=likelier_one)
+    nearly_one = judge_saying(-1.0, ring)
+    kept = split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=nearly_one)
     assert kept == inks
 
 
