@@ -347,13 +347,18 @@ def test_a_wide_ring_is_not_cut_when_the_network_is_as_sure_of_its_halves():
     assert split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes) == inks
 
 
-def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
-    """A lone stroke 1.6× as wide as tall, read as surely whole as cut: cut when digitnet.whole says it is no
-    single digit, left whole when it says it is one (a wide digit) or when no judge is there."""
+def two_touching_rings_alone():
+    """(page, its one stroke as found, the width of one ring): two rings that touch, alone on the page."""
     analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), size=(320, 200))
     inks = find_digits(analysed)
     assert len(inks) == 1
-    ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
+    return analysed, inks, (inks[0].box()[2] - inks[0].box()[0]) / 2
+
+
+def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
+    """A lone stroke 1.6× as wide as tall, read as surely whole as cut: cut when digitnet.whole says it is no
+    single digit, left whole when it says it is one (a wide digit) or when no judge is there."""
+    analysed, inks, ring = two_touching_rings_alone()
     not_one = judge_saying(-8.0, ring)
     parts = split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=not_one)
     assert len(parts) == 2
@@ -368,9 +373,7 @@ def test_two_touching_rings_alone_are_cut_only_when_not_one_whole_digit():
 def test_a_lone_stroke_the_whole_digit_networks_only_doubt_is_looked_at():
     """Two touching rings alone at whole log odds of -3 (a "19" in one stroke gets -2 to -5): doubted as one
     digit, so looked at and cut; at -1 nearly as likely one digit as not, so read whole as before."""
-    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), size=(320, 200))
-    inks = find_digits(analysed)
-    ring = (inks[0].box()[2] - inks[0].box()[0]) / 2
+    analysed, inks, ring = two_touching_rings_alone()
     doubted = judge_saying(-3.0, ring)
     assert len(split_touching(inks, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=doubted)) == 2
     nearly_one = judge_saying(-1.0, ring)
