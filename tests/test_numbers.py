@@ -340,6 +340,39 @@ def test_touching_digits_are_cut_where_they_meet():
     assert len(calls) == 1 and calls[0] > 3  # every candidate span, in one batch
 
 
+def test_a_piece_far_shorter_than_the_line_is_not_cut_off_as_a_digit(monkeypatch):
+    """Two touching rings, the second with a short tail (the thin end of a 3's stroke), and a 1 beside them.
+    The network reads the tail alone as surely as a digit and the whole-digit network is fooled by it too
+    (as by the tick of an open 0), yet a span a tenth of the line tall is no digit: the tail stays with its
+    ring.  Were short spans allowed, the tail (and short slivers of the rings) would be read as digits."""
+    tail = ((225, 150), (300, 150))
+    analysed = rings((60, 40, 160, 160), (155, 40, 255, 160), line=360, bars=[tail], size=(420, 200))
+    inks = find_digits(analysed)
+    assert len(inks) == 2  # the rings and the tail are one connected stroke
+    scale = analysed.shape[1] / 420
+    line = inks[1].box()[3] - inks[1].box()[1]
+
+    def fooled_by_the_tail(parts, shapes):
+        """Sure of each ring (with or without the tail) and of the tail alone; sure anything else is no digit."""
+        lefts, _, rights, bottoms = np.array([part.box() for part in parts], dtype=float).T
+        tops = np.array([part.box()[1] for part in parts], dtype=float)
+        ring = (np.abs(lefts - 58 * scale) < 8 * scale) | (np.abs(lefts - 153 * scale) < 8 * scale)
+        return np.where(ring | (bottoms - tops < 0.3 * line), 5.0, -5.0)
+
+    def cut(strokes):
+        return split_touching(
+            strokes, sure_of_a_zero_whatever_the_part, strokes=analysed.strokes, judge=fooled_by_the_tail
+        )
+
+    parts = cut(inks)
+    assert len(parts) == 3
+    assert parts[1].box()[2] == inks[0].box()[2]  # the tail goes with the second ring
+    monkeypatch.setattr("digitnet.touching.SPAN_HEIGHT", 0.0)
+    unfloored = cut(inks)
+    assert len(unfloored) > 3
+    assert min(part.box()[3] - part.box()[1] for part in unfloored) < 0.3 * line
+
+
 def test_a_wide_ring_is_not_cut_when_the_network_is_as_sure_of_its_halves():
     """A wide 0 alone: every cut through it crosses two strokes, so halves read as surely as the whole lose."""
     analysed = rings((40, 40, 180, 160), size=(220, 200))
