@@ -224,12 +224,13 @@ def test_each_digit_of_a_number_is_made_as_bright_as_mnist_whatever_its_pen():
     assert np.abs(pale - dark).mean() < 0.05 * dark.mean()
 
 
-def two_pieces(gap: int):
-    """The stem and the loop of a 6 written apart, ``gap`` px between them: its strokes as find_digits gives them."""
+def two_pieces(gap: int, *, loop_top: int = 120):
+    """The stem and the loop of a 6 written apart, ``gap`` px between them: its strokes as find_digits gives them.
+    The loop reaches from ``loop_top`` to the stem's foot (at 120, half as tall as the stem)."""
     page = Image.new("L", (400, 240), 255)
     draw = ImageDraw.Draw(page)
     draw.line([(170, 40), (150, 90), (145, 150), (150, 200)], fill=0, width=9, joint="curve")
-    draw.ellipse((160 + gap, 120, 230 + gap, 200), outline=0, width=9)
+    draw.ellipse((160 + gap, loop_top, 230 + gap, 200), outline=0, width=9)
     return find_digits(analyse_page(grayscale(page), "pieces"))
 
 
@@ -251,13 +252,22 @@ def reader_of_parts(*, six_wider_than: float, sure: float):
 
 
 def test_pieces_of_one_digit_are_joined_when_read_better_as_one():
-    inks = two_pieces(gap=4)
+    """Two pieces as tall as digits of the line (a stem, and a loop 0.8× as tall): the network decides."""
+    inks = two_pieces(gap=4, loop_top=72)
     assert len(inks) == 2  # apart, and each alike a digit of its own
     assert len(joined_pieces(inks, reader_of_parts(six_wider_than=90, sure=0.6))) == 1
     # Each piece read as surely as the whole: two digits.
     assert len(joined_pieces(inks, reader_of_parts(six_wider_than=90, sure=0.99))) == 2
     # Read no better whole than apart: two digits.
     assert len(joined_pieces(inks, reader_of_parts(six_wider_than=1000, sure=0.6))) == 2
+
+
+def test_a_piece_far_shorter_than_its_neighbour_is_no_digit_of_its_own():
+    """The loop of a 6 half as tall as its stem, or the tick an open 0 leaves beside it: read as surely
+    apart as together, yet a piece under 0.65× the line's height right beside a digit is joined to it."""
+    inks = two_pieces(gap=4)
+    assert len(inks) == 2
+    assert len(joined_pieces(inks, reader_of_parts(six_wider_than=90, sure=0.99))) == 1
 
 
 def test_pieces_too_far_apart_are_not_read_together():
