@@ -39,11 +39,8 @@ def joined_pieces(inks, read, judge=None) -> list[Ink]:
     # digit of its own (the tick an open 0 leaves, read as a sure 1): on the tuning numbers of
     # tests/number_tuning.py (700 spaced and close) it mends the only two such and changes nothing else.
     in_pairs = {n for pair in pairs for n in (pair, pair + 1)}
-    spans = [
-        _span(n, n + 1, ink, height)
-        for n, ink in enumerate(inks)
-        if n not in in_pairs or ink.box()[3] - ink.box()[1] >= SHORT_SPAN * height
-    ]
+    alone = [_span(n, n + 1, ink, height) for n, ink in enumerate(inks)]
+    spans = [span for span in alone if span.first not in in_pairs or span.height >= SHORT_SPAN]
     spans += [_span(n, n + 2, joined_inks(inks[n], inks[n + 1]), height) for n in pairs]
     probabilities = read([span.ink for span in spans])
     # Between two strokes found apart the "seam" crosses no ink.

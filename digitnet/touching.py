@@ -282,7 +282,8 @@ def _plan(ink: Ink, height: int):
         for j in range(i + 1, len(cuts)):
             width = cuts[j][0] - cuts[i][0]
             contact = cuts[i][2] or cuts[j][2]
-            if not contact and not narrowest <= width <= widest and not (i == 0 and j == last):
+            whole = i == 0 and j == last  # the stroke read whole is always a candidate
+            if not contact and not narrowest <= width <= widest and not whole:
                 continue
             # The ends take the mask as it is (it reaches beyond the strokes), cuts divide it.
             after = ~cuts[i][1] if i > 0 else True
@@ -290,7 +291,10 @@ def _plan(ink: Ink, height: int):
             between = after & before
             part_strokes = strokes & between
             rows = np.nonzero(part_strokes.any(axis=1))[0]
-            if rows.size == 0 or ((rows[-1] + 1 - rows[0]) / scale < SPAN_HEIGHT and not (i == 0 and j == last)):
+            if rows.size == 0:
+                continue
+            tall = (rows[-1] + 1 - rows[0]) / scale
+            if tall < SPAN_HEIGHT and not whole:
                 continue
             if contact:
                 used = np.nonzero(part_strokes.any(axis=0))[0]
@@ -298,7 +302,7 @@ def _plan(ink: Ink, height: int):
                 if not narrowest <= width <= widest:
                     continue
             part = Ink(ink.mask & between, ink.cell, None if ink.strokes is None else part_strokes, ink.level)
-            spans.append(Span(i, j, part, (rows[-1] + 1 - rows[0]) / scale, width / scale))
+            spans.append(Span(i, j, part, tall, width / scale))
     return [cut[3] for cut in cuts], spans
 
 

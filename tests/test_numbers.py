@@ -364,8 +364,7 @@ def test_a_piece_far_shorter_than_the_line_is_not_cut_off_as_a_digit(monkeypatch
 
     def fooled_by_the_tail(parts, shapes):
         """Sure of each ring (with or without the tail) and of the tail alone; sure anything else is no digit."""
-        lefts, _, rights, bottoms = np.array([part.box() for part in parts], dtype=float).T
-        tops = np.array([part.box()[1] for part in parts], dtype=float)
+        lefts, tops, _, bottoms = np.array([part.box() for part in parts], dtype=float).T
         ring = (np.abs(lefts - 58 * scale) < 8 * scale) | (np.abs(lefts - 153 * scale) < 8 * scale)
         return np.where(ring | (bottoms - tops < 0.3 * line), 5.0, -5.0)
 
